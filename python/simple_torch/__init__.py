@@ -1,0 +1,46 @@
+"""simple_torch: libtorch through a plain, checked C ABI, driven from Python.
+
+Example:
+    >>> import simple_torch as st
+    >>> x = st.tensor_randn([2, 3])
+    >>> y = (x @ st.tensor_ones([3, 4])).relu()
+    >>> y.shape(), y.dtype, y.device()
+    ([2, 4], <DType.float32: 6>, Device(kind='cpu', index=None))
+
+Importing never fails for want of libtorch: ``torch_available()`` then returns False and the
+first tensor operation raises :class:`TorchNotAvailableError` saying what to install.
+"""
+
+from .devices import Device
+from .dtypes import DType
+from .errors import FreedTensorError, SimpleTorchError, TorchNotAvailableError
+from .library import cuda_device_count, live_handles, torch_available, torch_cuda_available, torch_version
+from .tensor import Tensor, TorchTensorWrapper
+
+tensor_zeros = TorchTensorWrapper.tensor_zeros
+tensor_ones = TorchTensorWrapper.tensor_ones
+tensor_randn = TorchTensorWrapper.tensor_randn
+from_numpy = TorchTensorWrapper.from_numpy
+from_list = TorchTensorWrapper.from_list
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Device",
+    "DType",
+    "FreedTensorError",
+    "SimpleTorchError",
+    "Tensor",
+    "TorchNotAvailableError",
+    "TorchTensorWrapper",
+    "cuda_device_count",
+    "from_list",
+    "from_numpy",
+    "live_handles",
+    "tensor_ones",
+    "tensor_randn",
+    "tensor_zeros",
+    "torch_available",
+    "torch_cuda_available",
+    "torch_version",
+]

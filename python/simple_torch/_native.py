@@ -1,0 +1,207 @@
+"""Layer 2: load libtorch and ``libsimple_torch.so``, and declare every ``rt_torch_*`` export.
+
+Everything ctypes-specific lives in this module. The rest of the package calls ``lib.<name>``
+and gets plain Python values back, or a :class:`SimpleTorchError` carrying the library's own
+message: the error convention of each export (ABI.md, "Errors") is part of its row in
+``SIGNATURES`` and is checked here, once.
+
+libtorch is loaded from the installed ``torch`` wheel without importing torch's Python module.
+If anything is missing, importing this module still succeeds: ``lib`` then raises
+:class:`TorchNotAvailableError`, which says what is missing and how to fix it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_void_p
+from importlib.util import find_spec
+from pathlib import Path
+
+from .errors import SimpleTorchError, TorchNotAvailableError
+
+#: The libtorch release the library is built against (tch 0.24.0 needs exactly this one).
+REQUIRED_TORCH = "2.11.0"
+
+#: Environment variable naming another build of ``libsimple_torch.so`` to load.
+LIBRARY_ENV = "SIMPLE_TORCH_LIB"
+
+#: Where the wheel puts the library: maturin's cffi layout, ``simple_torch/simple_torch/``.
+BUNDLED_LIBRARY = Path(__file__).parent / "simple_torch" / "libsimple_torch.so"
+
+# libtorch's own libraries, in dependency order; the CUDA ones exist only in CUDA builds.
+_LIBTORCH = ("libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so")
+
+# Opaque handles: c_void_p keeps all 64 bits and turns NULL into None.
+TENSOR = c_void_p
+_INT64_P = POINTER(c_int64)
+
+# How each export reports failure (ABI.md, "Errors").
+NULL = "NULL"  # a pointer result of NULL
+MINUS_1 = "-1"  # a count, index or code of -1
+MINUS_2 = "-2"  # a device code of -2 (-1 is the CPU)
+FALSE = "false"  # false, with an error message recorded
+VOID = "void"  # an error message recorded
+NEVER = None  # cannot fail
+
+# name: (result type, argument types, failure convention). The whole C ABI, as the header has it.
+SIGNATURES = {
+    # library
+    "rt_torch_available": (c_bool, (), FALSE),
+    "rt_torch_version": (c_char_p, (), NEVER),
+    "rt_torch_cuda_available": (c_bool, (), FALSE),
+    "rt_torch_cuda_device_count": (c_int32, (), MINUS_1),
+    "rt_torch_live_handles": (c_int64, (), MINUS_1),
+    "rt_torch_last_error": (c_char_p, (), NEVER),
+    "rt_torch_clear_error": (None, (), NEVER),
+    # creation
+    "rt_torch_tensor_zeros": (TENSOR, (_INT64_P, c_int64), NULL),
+    "rt_torch_tensor_ones": (TENSOR, (_INT64_P, c_int64), NULL),
+    "rt_torch_tensor_randn": (TENSOR, (_INT64_P, c_int64), NULL),
+    "rt_torch_tensor_zeros_opts": (TENSOR, (_INT64_P, c_int64, c_int32, c_int32), NULL),
+    "rt_torch_tensor_ones_opts": (TENSOR, (_INT64_P, c_int64, c_int32, c_int32), NULL),
+    "rt_torch_tensor_randn_opts": (TENSOR, (_INT64_P, c_int64, c_int32, c_int32), NULL),
+    "rt_torch_tensor_from_data": (TENSOR, (c_void_p, _INT64_P, c_int64, c_int32), NULL),
+    # methods
+    "rt_torch_torchtensor_add": (TENSOR, (TENSOR, TENSOR), NULL),
+    "rt_torch_torchtensor_sub": (TENSOR, (TENSOR, TENSOR), NULL),
+    "rt_torch_torchtensor_mul": (TENSOR, (TENSOR, TENSOR), NULL),
+    "rt_torch_torchtensor_div": (TENSOR, (TENSOR, TENSOR), NULL),
+    "rt_torch_torchtensor_matmul": (TENSOR, (TENSOR, TENSOR), NULL),
+    "rt_torch_torchtensor_relu": (TENSOR, (TENSOR,), NULL),
+    "rt_torch_torchtensor_sigmoid": (TENSOR, (TENSOR,), NULL),
+    "rt_torch_torchtensor_tanh": (TENSOR, (TENSOR,), NULL),
+    "rt_torch_torchtensor_softmax": (TENSOR, (TENSOR, c_int64), NULL),
+    "rt_torch_torchtensor_clone": (TENSOR, (TENSOR,), NULL),
+    # properties
+    "rt_torch_torchtensor_ndim": (c_int64, (TENSOR,), MINUS_1),
+    "rt_torch_torchtensor_numel": (c_int64, (TENSOR,), MINUS_1),
+    "rt_torch_torchtensor_shape": (c_int64, (TENSOR, _INT64_P, c_int64), MINUS_1),
+    "rt_torch_torchtensor_dtype": (c_int32, (TENSOR,), MINUS_1),
+    "rt_torch_torchtensor_copy_to": (c_int64, (TENSOR, c_void_p, c_int64), MINUS_1),
+    # devices
+    "rt_torch_torchtensor_cuda": (TENSOR, (TENSOR, c_int32), NULL),
+    "rt_torch_torchtensor_cpu": (TENSOR, (TENSOR,), NULL),
+    "rt_torch_torchtensor_is_cuda": (c_bool, (TENSOR,), FALSE),
+    "rt_torch_torchtensor_device": (c_int32, (TENSOR,), MINUS_2),
+    "rt_torch_torchtensor_to_device": (TENSOR, (TENSOR, c_int32, c_bool), NULL),
+    # memory
+    "rt_torch_torchtensor_free": (None, (TENSOR,), VOID),
+}
+
+
+def int64_array(values) -> ctypes.Array:
+    """A C ``int64_t[]`` holding ``values``, for the ``dims``/``out`` arguments."""
+    return (c_int64 * len(values))(*values)
+
+
+def torch_package_dir() -> Path:
+    """The installed ``torch`` package's folder, found without importing it."""
+    spec = find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        raise TorchNotAvailableError(
+            f"simple_torch needs PyTorch's libtorch, but the torch package is not installed: "
+            f"pip install torch=={REQUIRED_TORCH}"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def torch_version(package_dir: Path) -> str:
+    """The torch version, read from ``torch/version.py`` without running it."""
+    text = (package_dir / "version.py").read_text(encoding="utf-8")
+    match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    if match is None:
+        raise TorchNotAvailableError(f"cannot read the torch version from {package_dir / 'version.py'}")
+    return match.group(1)
+
+
+def _load_libtorch() -> None:
+    package_dir = torch_package_dir()
+    version = torch_version(package_dir)
+    if version.split("+")[0] != REQUIRED_TORCH:
+        raise TorchNotAvailableError(
+            f"simple_torch is built against torch {REQUIRED_TORCH}, but torch {version} is "
+            f"installed at {package_dir}: pip install torch=={REQUIRED_TORCH}"
+        )
+    for name in _LIBTORCH:
+        path = package_dir / "lib" / name
+        if path.exists() or name in ("libc10.so", "libtorch_cpu.so", "libtorch.so"):
+            # RTLD_GLOBAL: the one libtorch instance that torch's Python module will reuse too.
+            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+
+
+def _library_path() -> Path:
+    override = os.environ.get(LIBRARY_ENV)
+    path = Path(override) if override else BUNDLED_LIBRARY
+    if not path.is_file():
+        where = f"{LIBRARY_ENV}={override}" if override else "the simple_torch package"
+        raise TorchNotAvailableError(
+            f"libsimple_torch.so is missing from {where} (looked for {path}): install the "
+            f"simple-torch wheel, or build it (cargo build --release) and set {LIBRARY_ENV} to it"
+        )
+    return path
+
+
+class _Checked:
+    """Calls the exports and raises the library's message when one reports failure."""
+
+    def __init__(self, dll: ctypes.CDLL):
+        self._last_error = dll.rt_torch_last_error
+        self._last_error.restype, self._last_error.argtypes = c_char_p, ()
+        for name, (result, arguments, failure) in SIGNATURES.items():
+            function = getattr(dll, name)
+            function.restype, function.argtypes = result, arguments
+            if failure is not NEVER:
+                function.errcheck = self._checker(failure)
+            setattr(self, name, function)
+
+    def _raise(self, function) -> None:
+        message = self._last_error()
+        text = message.decode("utf-8", "replace") if message else f"{function.__name__} failed"
+        raise SimpleTorchError(text)
+
+    def _checker(self, failure: str):
+        last_error, raise_ = self._last_error, self._raise
+        if failure is NULL:
+            def check(result, function, arguments):
+                if result is None:
+                    raise_(function)
+                return result
+        elif failure in (MINUS_1, MINUS_2):
+            sentinel = -1 if failure is MINUS_1 else -2
+            def check(result, function, arguments):
+                if result == sentinel:
+                    raise_(function)
+                return result
+        else:  # FALSE and VOID: the sentinel is also a valid result; the message decides
+            def check(result, function, arguments):
+                if not result and last_error() is not None:
+                    raise_(function)
+                return result
+        return check
+
+
+class _Unavailable:
+    """Stands in for the library when it cannot be loaded: every use says why."""
+
+    def __init__(self, reason: TorchNotAvailableError):
+        self.reason = reason
+
+    def __getattr__(self, name: str):
+        raise TorchNotAvailableError(str(self.reason))
+
+
+def _load():
+    try:
+        _load_libtorch()
+        return _Checked(ctypes.CDLL(str(_library_path()), mode=ctypes.RTLD_GLOBAL))
+    except TorchNotAvailableError as error:
+        return _Unavailable(error)
+    except OSError as error:  # dlopen failed: a broken or mismatched install
+        return _Unavailable(TorchNotAvailableError(f"cannot load libtorch or libsimple_torch.so: {error}"))
+
+
+#: The loaded library (or a stand-in that raises TorchNotAvailableError on use).
+lib = _load()
+

@@ -1,0 +1,105 @@
+"""Element types: the ABI's dtype codes (c10's ScalarType numbers) as a small enum."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class DType(IntEnum):
+    """The element type of a tensor; each value is the ABI's dtype code.
+
+    Example:
+        >>> DType.from_any("f32") is DType.float32
+        True
+        >>> tensor_ones([2], dtype="int64").dtype
+        <DType.int64: 4>
+    """
+
+    uint8 = 0
+    int8 = 1
+    int16 = 2
+    int32 = 3
+    int64 = 4
+    float16 = 5
+    float32 = 6
+    float64 = 7
+    complex64 = 9
+    complex128 = 10
+    bool = 11
+    bfloat16 = 15
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element.
+
+        Example:
+            >>> DType.bfloat16.itemsize
+            2
+        """
+        return _ITEMSIZE[self]
+
+    @property
+    def is_floating_point(self) -> bool:
+        """True for float16, bfloat16, float32 and float64.
+
+        Example:
+            >>> DType.float16.is_floating_point
+            True
+        """
+        return self in (DType.float16, DType.bfloat16, DType.float32, DType.float64)
+
+    @property
+    def is_complex(self) -> bool:
+        """True for complex64 and complex128.
+
+        Example:
+            >>> DType.complex64.is_complex
+            True
+        """
+        return self in (DType.complex64, DType.complex128)
+
+    @classmethod
+    def from_any(cls, value) -> DType:
+        """The dtype that ``value`` names: a DType, a name or short name ("float32", "f32",
+        "double", ...), or a NumPy dtype or type.
+
+        Example:
+            >>> DType.from_any("bf16"), DType.from_any(numpy.float64)
+            (<DType.bfloat16: 15>, <DType.float64: 7>)
+        """
+        if isinstance(value, DType):
+            return value
+        if isinstance(value, str):
+            dtype = _NAMES.get(value.strip().lower())
+            if dtype is None:
+                raise ValueError(f"unknown dtype {value!r}; accepted: {', '.join(sorted(_NAMES))}")
+            return dtype
+        if type(value) is int:
+            try:
+                return cls(value)
+            except ValueError:
+                raise ValueError(f"unknown dtype code {value}; accepted: {[d.value for d in cls]}") from None
+        if isinstance(value, type) and value in _PYTHON_TYPES:
+            return _PYTHON_TYPES[value]
+        name = getattr(value, "name", None) or getattr(value, "__name__", None)  # NumPy dtype or type
+        if isinstance(name, str) and name in _NAMES:
+            return _NAMES[name]
+        raise TypeError(f"cannot interpret {value!r} as a dtype; use a DType, a name such as 'float32', or a NumPy dtype")
+
+
+# As NumPy and PyTorch read Python's own types.
+_PYTHON_TYPES = {bool: DType.bool, int: DType.int64, float: DType.float64, complex: DType.complex128}
+
+_ITEMSIZE = {
+    DType.uint8: 1, DType.int8: 1, DType.int16: 2, DType.int32: 4, DType.int64: 8,
+    DType.float16: 2, DType.float32: 4, DType.float64: 8, DType.complex64: 8,
+    DType.complex128: 16, DType.bool: 1, DType.bfloat16: 2,
+}
+
+_NAMES = {dtype.name: dtype for dtype in DType} | {
+    "u8": DType.uint8, "i8": DType.int8, "i16": DType.int16, "short": DType.int16,
+    "i32": DType.int32, "int": DType.int32, "i64": DType.int64, "long": DType.int64,
+    "f16": DType.float16, "half": DType.float16, "bf16": DType.bfloat16,
+    "f32": DType.float32, "float": DType.float32, "f64": DType.float64, "double": DType.float64,
+    "c64": DType.complex64, "c128": DType.complex128, "bool_": DType.bool,
+}

@@ -1,0 +1,66 @@
+"""The library itself: is libtorch loaded, which version, which GPUs, how many live handles."""
+
+from __future__ import annotations
+
+from ._native import lib
+from .errors import SimpleTorchError, TorchNotAvailableError
+
+
+def torch_available() -> bool:
+    """True when libtorch and libsimple_torch.so are loaded and can run an operation.
+
+    Example:
+        >>> torch_available()
+        True
+    """
+    try:
+        return lib.rt_torch_available()
+    except SimpleTorchError:  # includes TorchNotAvailableError
+        return False
+
+
+def torch_version() -> str | None:
+    """The libtorch release in use, e.g. "2.11.0", or None when it could not be loaded.
+
+    Example:
+        >>> torch_version()
+        '2.11.0'
+    """
+    try:
+        return lib.rt_torch_version().decode()
+    except TorchNotAvailableError:
+        return None
+
+
+def torch_cuda_available() -> bool:
+    """True when libtorch sees at least one CUDA GPU.
+
+    Example:
+        >>> device = "cuda:0" if torch_cuda_available() else "cpu"
+    """
+    try:
+        return lib.rt_torch_cuda_available()
+    except TorchNotAvailableError:
+        return False
+
+
+def cuda_device_count() -> int:
+    """The number of CUDA GPUs libtorch sees (0 without CUDA).
+
+    Example:
+        >>> devices = [Device.cuda(i) for i in range(cuda_device_count())]
+    """
+    try:
+        return lib.rt_torch_cuda_device_count()
+    except TorchNotAvailableError:
+        return 0
+
+
+def live_handles() -> int:
+    """How many tensor handles exist and are not yet freed, across the whole process.
+
+    Example:
+        >>> before = live_handles(); t = tensor_zeros([2]); live_handles() - before
+        1
+    """
+    return lib.rt_torch_live_handles()

@@ -1,0 +1,12 @@
+//! The exported `rt_torch_*` functions, grouped as ABI.md groups them.
+//!
+//! Every export runs its body under [`crate::error::guard`] and looks its handles up in
+//! [`crate::handles`]; exports that read or write caller memory through raw pointers are
+//! `unsafe` and say what they need in a `# Safety` section.
+
+pub mod creation;
+pub mod devices;
+pub mod library;
+pub mod memory;
+pub mod methods;
+pub mod properties;

@@ -1,0 +1,200 @@
+//! The C ABI driven directly from Rust, compared with tch computing the same thing.
+
+use std::ffi::CStr;
+use std::ptr::{null, null_mut};
+use std::sync::Mutex;
+
+use simple_torch::*;
+use tch::{Device, Kind, Tensor};
+
+/// Tests that count live handles must not interleave with other tests.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn last_error() -> Option<String> {
+    let message = rt_torch_last_error();
+    (!message.is_null()).then(|| unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned())
+}
+
+fn expect_error(fragment: &str) {
+    let message = last_error().expect("an error message");
+    assert!(message.contains(fragment), "{message:?} does not contain {fragment:?}");
+}
+
+fn from_f32(values: &[f32], dims: &[i64]) -> *mut TorchTensor {
+    let h = unsafe { rt_torch_tensor_from_data(values.as_ptr().cast(), dims.as_ptr(), dims.len() as i64, 6) };
+    assert!(!h.is_null(), "{:?}", last_error());
+    h
+}
+
+fn to_f32(h: *const TorchTensor) -> Vec<f32> {
+    let numel = rt_torch_torchtensor_numel(h) as usize;
+    let mut out = vec![0f32; numel];
+    let written = unsafe { rt_torch_torchtensor_copy_to(h, out.as_mut_ptr().cast(), (numel * 4) as i64) };
+    assert_eq!(written, (numel * 4) as i64, "{:?}", last_error());
+    out
+}
+
+fn tch_values(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+}
+
+fn assert_close(ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(theirs) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{ours:?} != {theirs:?}");
+    }
+}
+
+#[test]
+fn library_reports_itself() {
+    assert!(rt_torch_available());
+    let version = unsafe { CStr::from_ptr(rt_torch_version()) }.to_str().unwrap();
+    assert_eq!(version, "2.11.0");
+    assert_eq!(rt_torch_cuda_device_count() > 0, rt_torch_cuda_available());
+    assert_eq!(rt_torch_cuda_device_count() as i64, tch::Cuda::device_count());
+    assert_eq!(last_error(), None);
+}
+
+#[test]
+fn creation_matches_tch() {
+    let _lock = serial();
+    let dims = [2i64, 3];
+    let zeros = unsafe { rt_torch_tensor_zeros(dims.as_ptr(), 2) };
+    let ones = unsafe { rt_torch_tensor_ones_opts(dims.as_ptr(), 2, 7, -1) };
+    assert_eq!(to_f32(zeros), vec![0.0; 6]);
+    assert_eq!(rt_torch_torchtensor_dtype(ones), 7);
+    let mut shape = [0i64; 4];
+    assert_eq!(unsafe { rt_torch_torchtensor_shape(ones, shape.as_mut_ptr(), 4) }, 2);
+    assert_eq!(&shape[..2], &dims);
+    let scalar = unsafe { rt_torch_tensor_randn(null(), 0) };
+    assert_eq!(rt_torch_torchtensor_ndim(scalar), 0);
+    assert_eq!(rt_torch_torchtensor_numel(scalar), 1);
+    for h in [zeros, ones, scalar] {
+        rt_torch_torchtensor_free(h);
+    }
+}
+
+#[test]
+fn methods_match_tch() {
+    let _lock = serial();
+    let (a_values, b_values) = ([1.0f32, -2.0, 3.0, -4.0, 5.0, -6.0], [0.5f32, 1.5, -2.5, 3.5, -4.5, 5.5]);
+    let a = from_f32(&a_values, &[2, 3]);
+    let b = from_f32(&b_values, &[2, 3]);
+    let ta = Tensor::from_slice(&a_values).reshape([2, 3]);
+    let tb = Tensor::from_slice(&b_values).reshape([2, 3]);
+
+    let bt = from_f32(&tch_values(&tb.transpose(0, 1).contiguous()), &[3, 2]);
+    let cases: [(*mut TorchTensor, Tensor); 9] = [
+        (rt_torch_torchtensor_add(a, b), &ta + &tb),
+        (rt_torch_torchtensor_sub(a, b), &ta - &tb),
+        (rt_torch_torchtensor_mul(a, b), &ta * &tb),
+        (rt_torch_torchtensor_div(a, b), &ta / &tb),
+        (rt_torch_torchtensor_matmul(a, bt), ta.matmul(&tb.transpose(0, 1))),
+        (rt_torch_torchtensor_relu(a), ta.relu()),
+        (rt_torch_torchtensor_sigmoid(a), ta.sigmoid()),
+        (rt_torch_torchtensor_tanh(a), ta.tanh()),
+        (rt_torch_torchtensor_softmax(a, -1), ta.softmax(-1, Kind::Float)),
+    ];
+    for (index, (ours, theirs)) in cases.into_iter().enumerate() {
+        assert!(!ours.is_null(), "case {index}");
+        assert_close(&to_f32(ours), &tch_values(&theirs));
+        rt_torch_torchtensor_free(ours);
+    }
+
+    let copy = rt_torch_torchtensor_clone(a);
+    assert_eq!(to_f32(copy), a_values);
+    for h in [a, b, bt, copy] {
+        rt_torch_torchtensor_free(h);
+    }
+}
+
+#[test]
+fn bad_handles_are_reported_not_touched() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    assert!(rt_torch_torchtensor_relu(null()).is_null());
+    expect_error("rt_torch_torchtensor_relu: the tensor handle is NULL");
+
+    let dims = [2i64];
+    let h = unsafe { rt_torch_tensor_ones(dims.as_ptr(), 1) };
+    assert_eq!(rt_torch_live_handles(), start + 1);
+    rt_torch_torchtensor_free(h);
+    assert_eq!(last_error(), None);
+    assert_eq!(rt_torch_live_handles(), start);
+
+    rt_torch_torchtensor_free(h);
+    expect_error("was already freed");
+    assert_eq!(rt_torch_torchtensor_numel(h), -1);
+    expect_error("was already freed");
+    assert_eq!(rt_torch_torchtensor_device(0xdead_beef as *const TorchTensor), -2);
+    expect_error("0xdeadbeef is not a tensor handle returned by simple_torch");
+    rt_torch_torchtensor_free(null_mut());
+    assert_eq!(last_error(), None);
+    assert_eq!(rt_torch_live_handles(), start);
+}
+
+#[test]
+fn bad_arguments_are_reported() {
+    let _lock = serial();
+    let a = from_f32(&[1.0; 6], &[2, 3]);
+    let b = from_f32(&[1.0; 20], &[4, 5]);
+    assert!(rt_torch_torchtensor_matmul(a, b).is_null());
+    expect_error("rt_torch_torchtensor_matmul: float32[2, 3] on cpu with float32[4, 5] on cpu");
+    expect_error("2x3 and 4x5");
+    assert!(rt_torch_torchtensor_add(a, b).is_null());
+    expect_error("must match the size");
+
+    let negative = [2i64, -3];
+    assert!(unsafe { rt_torch_tensor_zeros(negative.as_ptr(), 2) }.is_null());
+    expect_error("negative dimension in shape [2, -3]");
+    assert!(unsafe { rt_torch_tensor_zeros(null(), 2) }.is_null());
+    expect_error("dims is NULL but ndim is 2");
+    let dims = [2i64];
+    assert!(unsafe { rt_torch_tensor_zeros_opts(dims.as_ptr(), 1, 8, -1) }.is_null());
+    expect_error("unknown dtype code 8");
+    assert!(unsafe { rt_torch_tensor_zeros_opts(dims.as_ptr(), 1, 6, -7) }.is_null());
+    expect_error("invalid device code -7");
+    let huge = [1i64 << 40];
+    assert!(unsafe { rt_torch_tensor_zeros(huge.as_ptr(), 1) }.is_null());
+    expect_error("can't allocate memory");
+
+    let mut small = [0f32; 2];
+    assert_eq!(unsafe { rt_torch_torchtensor_copy_to(a, small.as_mut_ptr().cast(), 8) }, -1);
+    expect_error("buffer of 8 bytes is too small for float32[2, 3] on cpu (24 bytes)");
+    assert!(rt_torch_torchtensor_softmax(a, 5).is_null());
+    expect_error("Dimension out of range");
+    rt_torch_torchtensor_free(a);
+    rt_torch_torchtensor_free(b);
+}
+
+#[test]
+fn devices_without_and_with_cuda() {
+    let _lock = serial();
+    let a = from_f32(&[1.0, 2.0], &[2]);
+    assert!(!rt_torch_torchtensor_is_cuda(a));
+    assert_eq!(rt_torch_torchtensor_device(a), -1);
+    let on_cpu = rt_torch_torchtensor_cpu(a);
+    assert_eq!(to_f32(on_cpu), vec![1.0, 2.0]);
+    let count = rt_torch_cuda_device_count();
+    let beyond = rt_torch_torchtensor_cuda(a, count);
+    assert!(beyond.is_null());
+    if count == 0 {
+        expect_error("cannot use cuda:0: CUDA is not available");
+    } else {
+        expect_error(&format!("this machine has {count} CUDA device(s)"));
+        let on_gpu = rt_torch_torchtensor_cuda(a, count - 1);
+        assert!(rt_torch_torchtensor_is_cuda(on_gpu));
+        assert_eq!(rt_torch_torchtensor_device(on_gpu), count - 1);
+        let back = rt_torch_torchtensor_to_device(on_gpu, -1, false);
+        assert_eq!(to_f32(back), vec![1.0, 2.0]);
+        assert_eq!(Tensor::from_slice(&[1.0f32]).to_device(Device::Cuda(0)).device(), Device::Cuda(0));
+        rt_torch_torchtensor_free(back);
+        rt_torch_torchtensor_free(on_gpu);
+    }
+    rt_torch_torchtensor_free(on_cpu);
+    rt_torch_torchtensor_free(a);
+}
