@@ -6,32 +6,56 @@ use tch::{Cuda, Device, Kind, Tensor};
 use crate::error::{Error, Result};
 
 /// Device code of the CPU; `N >= 0` is `cuda:N`.
-pub const CPU: i32 = -1;
+pub const RT_TORCH_DEVICE_CPU: i32 = -1;
 
-/// dtype codes accepted by the ABI: c10's ScalarType numbers.
+/// dtype code of uint8 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_UINT8: i32 = 0;
+/// dtype code of int8 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_INT8: i32 = 1;
+/// dtype code of int16 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_INT16: i32 = 2;
+/// dtype code of int32 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_INT32: i32 = 3;
+/// dtype code of int64 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_INT64: i32 = 4;
+/// dtype code of float16 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_FLOAT16: i32 = 5;
+/// dtype code of float32 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_FLOAT32: i32 = 6;
+/// dtype code of float64 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_FLOAT64: i32 = 7;
+/// dtype code of complex64 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_COMPLEX64: i32 = 9;
+/// dtype code of complex128 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_COMPLEX128: i32 = 10;
+/// dtype code of bool (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_BOOL: i32 = 11;
+/// dtype code of bfloat16 (c10's ScalarType number).
+pub const RT_TORCH_DTYPE_BFLOAT16: i32 = 15;
+
 const DTYPES: [(i32, Kind, &str); 12] = [
-    (0, Kind::Uint8, "uint8"),
-    (1, Kind::Int8, "int8"),
-    (2, Kind::Int16, "int16"),
-    (3, Kind::Int, "int32"),
-    (4, Kind::Int64, "int64"),
-    (5, Kind::Half, "float16"),
-    (6, Kind::Float, "float32"),
-    (7, Kind::Double, "float64"),
-    (9, Kind::ComplexFloat, "complex64"),
-    (10, Kind::ComplexDouble, "complex128"),
-    (11, Kind::Bool, "bool"),
-    (15, Kind::BFloat16, "bfloat16"),
+    (RT_TORCH_DTYPE_UINT8, Kind::Uint8, "uint8"),
+    (RT_TORCH_DTYPE_INT8, Kind::Int8, "int8"),
+    (RT_TORCH_DTYPE_INT16, Kind::Int16, "int16"),
+    (RT_TORCH_DTYPE_INT32, Kind::Int, "int32"),
+    (RT_TORCH_DTYPE_INT64, Kind::Int64, "int64"),
+    (RT_TORCH_DTYPE_FLOAT16, Kind::Half, "float16"),
+    (RT_TORCH_DTYPE_FLOAT32, Kind::Float, "float32"),
+    (RT_TORCH_DTYPE_FLOAT64, Kind::Double, "float64"),
+    (RT_TORCH_DTYPE_COMPLEX64, Kind::ComplexFloat, "complex64"),
+    (RT_TORCH_DTYPE_COMPLEX128, Kind::ComplexDouble, "complex128"),
+    (RT_TORCH_DTYPE_BOOL, Kind::Bool, "bool"),
+    (RT_TORCH_DTYPE_BFLOAT16, Kind::BFloat16, "bfloat16"),
 ];
 
-pub fn kind_from_code(code: i32) -> Result<Kind> {
+pub(crate) fn kind_from_code(code: i32) -> Result<Kind> {
     DTYPES.iter().find(|(c, _, _)| *c == code).map(|(_, kind, _)| *kind).ok_or_else(|| {
         let accepted: Vec<String> = DTYPES.iter().map(|(c, _, name)| format!("{c}={name}")).collect();
         Error(format!("unknown dtype code {code} (accepted: {})", accepted.join(", ")))
     })
 }
 
-pub fn kind_code(kind: Kind) -> Result<i32> {
+pub(crate) fn kind_code(kind: Kind) -> Result<i32> {
     DTYPES
         .iter()
         .find(|(_, k, _)| *k == kind)
@@ -39,12 +63,12 @@ pub fn kind_code(kind: Kind) -> Result<i32> {
         .ok_or_else(|| Error(format!("dtype {kind:?} has no code in the simple_torch ABI")))
 }
 
-pub fn kind_name(kind: Kind) -> String {
+pub(crate) fn kind_name(kind: Kind) -> String {
     DTYPES.iter().find(|(_, k, _)| *k == kind).map_or_else(|| format!("{kind:?}"), |d| d.2.into())
 }
 
 /// Number of CUDA devices libtorch sees (0 without CUDA).
-pub fn cuda_device_count() -> i64 {
+pub(crate) fn cuda_device_count() -> i64 {
     // Cuda::device_count has no fallible form; callers run under `guard`, which catches a panic.
     if Cuda::is_available() {
         Cuda::device_count()
@@ -54,16 +78,16 @@ pub fn cuda_device_count() -> i64 {
 }
 
 /// The device that `code` names, checked against the devices this machine has.
-pub fn device_from_code(code: i32) -> Result<Device> {
+pub(crate) fn device_from_code(code: i32) -> Result<Device> {
     match code {
-        CPU => Ok(Device::Cpu),
+        RT_TORCH_DEVICE_CPU => Ok(Device::Cpu),
         index if index >= 0 => cuda_device(index),
         _ => Err(Error(format!("invalid device code {code} (-1 is the CPU, N >= 0 is cuda:N)"))),
     }
 }
 
 /// `cuda:index`, if this machine has it.
-pub fn cuda_device(index: i32) -> Result<Device> {
+pub(crate) fn cuda_device(index: i32) -> Result<Device> {
     if index < 0 {
         return Err(Error(format!("invalid CUDA device index {index} (must be >= 0)")));
     }
@@ -79,15 +103,15 @@ pub fn cuda_device(index: i32) -> Result<Device> {
     }
 }
 
-pub fn device_code(device: Device) -> Result<i32> {
+pub(crate) fn device_code(device: Device) -> Result<i32> {
     match device {
-        Device::Cpu => Ok(CPU),
+        Device::Cpu => Ok(RT_TORCH_DEVICE_CPU),
         Device::Cuda(index) => Ok(index as i32),
         other => Err(Error(format!("device {other:?} has no code in the simple_torch ABI"))),
     }
 }
 
-pub fn device_name(device: Device) -> String {
+pub(crate) fn device_name(device: Device) -> String {
     match device {
         Device::Cpu => "cpu".into(),
         Device::Cuda(index) => format!("cuda:{index}"),
@@ -96,7 +120,7 @@ pub fn device_name(device: Device) -> String {
 }
 
 /// A tensor as messages name it, e.g. `float32[2, 3] on cpu`.
-pub fn describe(tensor: &Tensor) -> String {
+pub(crate) fn describe(tensor: &Tensor) -> String {
     let kind = tensor.f_kind().map_or_else(|_| "undefined".into(), kind_name);
     format!("{kind}{:?} on {}", tensor.size(), device_name(tensor.device()))
 }

@@ -16,4 +16,5 @@ pub use abi::library::*;
 pub use abi::memory::*;
 pub use abi::methods::*;
 pub use abi::properties::*;
+pub use codes::*;
 pub use handles::TorchTensor;

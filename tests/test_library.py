@@ -1,6 +1,7 @@
 """Loading: the C ABI table, libtorch without torch's Python module, and the stub mode."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,13 @@ def test_the_ctypes_table_is_exactly_the_exports_of_the_shipped_library():
     assert _native.BUNDLED_LIBRARY.is_file(), "the wheel must carry libsimple_torch.so"
     assert set(_native.SIGNATURES) == exported_names(_native.BUNDLED_LIBRARY)
     assert set(REQUIRED) <= set(_native.SIGNATURES)
+
+
+def test_the_shipped_header_declares_exactly_the_exports():
+    header = Path(st.get_include()) / "simple_torch.h"
+    declared = set(re.findall(r"\b(rt_torch_\w+)\(", header.read_text()))
+    assert declared == set(_native.SIGNATURES)
+    assert Path(st.get_library()) == _native.BUNDLED_LIBRARY
 
 
 def test_the_library_agrees_with_torch():

@@ -14,7 +14,15 @@ first tensor operation raises :class:`TorchNotAvailableError` saying what to ins
 from .devices import Device
 from .dtypes import DType
 from .errors import FreedTensorError, SimpleTorchError, TorchNotAvailableError
-from .library import cuda_device_count, live_handles, torch_available, torch_cuda_available, torch_version
+from .library import (
+    cuda_device_count,
+    get_include,
+    get_library,
+    live_handles,
+    torch_available,
+    torch_cuda_available,
+    torch_version,
+)
 from .tensor import Tensor, TorchTensorWrapper
 
 tensor_zeros = TorchTensorWrapper.tensor_zeros
@@ -36,6 +44,8 @@ __all__ = [
     "cuda_device_count",
     "from_list",
     "from_numpy",
+    "get_include",
+    "get_library",
     "live_handles",
     "tensor_ones",
     "tensor_randn",

@@ -131,7 +131,8 @@ def _load_libtorch() -> None:
             ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
-def _library_path() -> Path:
+def library_path() -> Path:
+    """The libsimple_torch.so to load: $SIMPLE_TORCH_LIB, else the one inside the package."""
     override = os.environ.get(LIBRARY_ENV)
     path = Path(override) if override else BUNDLED_LIBRARY
     if not path.is_file():
@@ -195,7 +196,7 @@ class _Unavailable:
 def _load():
     try:
         _load_libtorch()
-        return _Checked(ctypes.CDLL(str(_library_path()), mode=ctypes.RTLD_GLOBAL))
+        return _Checked(ctypes.CDLL(str(library_path()), mode=ctypes.RTLD_GLOBAL))
     except TorchNotAvailableError as error:
         return _Unavailable(error)
     except OSError as error:  # dlopen failed: a broken or mismatched install

@@ -1,8 +1,11 @@
-"""The library itself: is libtorch loaded, which version, which GPUs, how many live handles."""
+"""The library itself: is libtorch loaded, which version, which GPUs, live handles, and where
+the shared library and its C header are."""
 
 from __future__ import annotations
 
-from ._native import lib
+from pathlib import Path
+
+from ._native import lib, library_path
 from .errors import SimpleTorchError, TorchNotAvailableError
 
 
@@ -64,3 +67,22 @@ def live_handles() -> int:
         1
     """
     return lib.rt_torch_live_handles()
+
+
+def get_include() -> str:
+    """The folder holding ``simple_torch.h``, the C header of the library, for programs in C
+    and other languages that call the same functions.
+
+    Example:
+        >>> subprocess.run(["cc", f"-I{get_include()}", "client.c", get_library()])
+    """
+    return str(Path(__file__).parent / "include")
+
+
+def get_library() -> str:
+    """The path of the ``libsimple_torch.so`` this package loads (``SIMPLE_TORCH_LIB`` if set).
+
+    Example:
+        >>> ctypes.CDLL(get_library())
+    """
+    return str(library_path())

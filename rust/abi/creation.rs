@@ -5,15 +5,12 @@ use std::slice;
 
 use tch::{Kind, Tensor, TchError};
 
-use crate::codes::{self, CPU};
+use crate::codes::{self, RT_TORCH_DEVICE_CPU as CPU, RT_TORCH_DTYPE_FLOAT32 as FLOAT32};
 use crate::error::{guard, Error, Result};
 use crate::handles::{register, TorchTensor};
 
 /// libtorch's own limit on the number of dimensions.
 const MAX_NDIM: i64 = 64;
-
-/// Float32 code, the default dtype of the short creation functions.
-const FLOAT32: i32 = 6;
 
 /// The caller's dims, checked: a sane count, no negative size, a representable byte count.
 ///
