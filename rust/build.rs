@@ -13,6 +13,7 @@ fn main() {
         .expect("DEP_TCH_LIBTORCH_LIB is unset: build with LIBTORCH_USE_PYTORCH=1 and torch==2.11.0 installed");
 
     println!("cargo:rustc-env=SIMPLE_TORCH_LIBTORCH_VERSION={}", libtorch_version(&libtorch_lib));
+    build_shim(Path::new(&libtorch_lib));
 
     // Without --no-as-needed the linker drops libtorch_cuda (no symbol of ours refers to it),
     // and libtorch then reports CUDA as unavailable even on a GPU machine (tch-rs #907, #980).
@@ -71,4 +72,43 @@ fn write_header() {
         .expect("cbindgen could not generate the C header");
     // write_to_file leaves the file alone when nothing changed, so builds stay incremental.
     bindings.write_to_file(Path::new(&crate_dir).join(HEADER));
+}
+
+/// Compiles rust/shim.cpp against libtorch's headers; with CUDA (whose runtime headers come
+/// with the torch wheel's nvidia-* dependencies) also its stream part, and `cfg(simple_torch_cuda)`.
+fn build_shim(libtorch_lib: &Path) {
+    println!("cargo::rustc-check-cfg=cfg(simple_torch_cuda)");
+    println!("cargo:rerun-if-changed=rust/shim.cpp");
+    println!("cargo:rerun-if-env-changed=SIMPLE_TORCH_CUDA_INCLUDE");
+    let torch = libtorch_lib.parent().expect("libtorch's lib folder is inside the torch package");
+    let mut shim = cc::Build::new();
+    shim.cpp(true)
+        .std("c++17")
+        .file("rust/shim.cpp")
+        .include(torch.join("include"))
+        // PyTorch wheels are built with the C++11 ABI of libstdc++.
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .warnings(false);
+    let cuda = libtorch_lib.join("libtorch_cuda.so").exists();
+    if cuda {
+        let site_packages = torch.parent().expect("the torch package is inside site-packages");
+        let candidates = [
+            env::var("SIMPLE_TORCH_CUDA_INCLUDE").map(Into::into).unwrap_or_default(),
+            site_packages.join("nvidia/cu13/include"),
+            site_packages.join("nvidia/cuda_runtime/include"),
+            Path::new("/usr/local/cuda/include").to_path_buf(),
+        ];
+        let cuda_include = candidates
+            .iter()
+            .find(|dir| dir.join("crt/host_defines.h").exists())
+            .unwrap_or_else(|| {
+                panic!("libtorch has CUDA but the CUDA runtime headers (crt/host_defines.h) are not in {candidates:?}: pip install nvidia-cuda-crt, or set SIMPLE_TORCH_CUDA_INCLUDE")
+            });
+        shim.include(cuda_include).define("SIMPLE_TORCH_CUDA", None);
+    }
+    shim.compile("simple_torch_shim");
+    if cuda {
+        println!("cargo:rustc-link-lib=c10_cuda");
+        println!("cargo:rustc-cfg=simple_torch_cuda");
+    }
 }

@@ -51,7 +51,7 @@ const DTYPES: [(i32, Kind, &str); 12] = [
 pub(crate) fn kind_from_code(code: i32) -> Result<Kind> {
     DTYPES.iter().find(|(c, _, _)| *c == code).map(|(_, kind, _)| *kind).ok_or_else(|| {
         let accepted: Vec<String> = DTYPES.iter().map(|(c, _, name)| format!("{c}={name}")).collect();
-        Error(format!("unknown dtype code {code} (accepted: {})", accepted.join(", ")))
+        Error::argument(format!("unknown dtype code {code} (accepted: {})", accepted.join(", ")))
     })
 }
 
@@ -60,7 +60,7 @@ pub(crate) fn kind_code(kind: Kind) -> Result<i32> {
         .iter()
         .find(|(_, k, _)| *k == kind)
         .map(|(code, _, _)| *code)
-        .ok_or_else(|| Error(format!("dtype {kind:?} has no code in the simple_torch ABI")))
+        .ok_or_else(|| Error::argument(format!("dtype {kind:?} has no code in the simple_torch ABI")))
 }
 
 pub(crate) fn kind_name(kind: Kind) -> String {
@@ -82,20 +82,20 @@ pub(crate) fn device_from_code(code: i32) -> Result<Device> {
     match code {
         RT_TORCH_DEVICE_CPU => Ok(Device::Cpu),
         index if index >= 0 => cuda_device(index),
-        _ => Err(Error(format!("invalid device code {code} (-1 is the CPU, N >= 0 is cuda:N)"))),
+        _ => Err(Error::argument(format!("invalid device code {code} (-1 is the CPU, N >= 0 is cuda:N)"))),
     }
 }
 
 /// `cuda:index`, if this machine has it.
 pub(crate) fn cuda_device(index: i32) -> Result<Device> {
     if index < 0 {
-        return Err(Error(format!("invalid CUDA device index {index} (must be >= 0)")));
+        return Err(Error::argument(format!("invalid CUDA device index {index} (must be >= 0)")));
     }
     match cuda_device_count() {
-        0 => Err(Error(format!(
+        0 => Err(Error::device(format!(
             "cannot use cuda:{index}: CUDA is not available (libtorch found no CUDA device)"
         ))),
-        count if i64::from(index) >= count => Err(Error(format!(
+        count if i64::from(index) >= count => Err(Error::device(format!(
             "cannot use cuda:{index}: this machine has {count} CUDA device(s), cuda:0 to cuda:{}",
             count - 1
         ))),
@@ -107,7 +107,7 @@ pub(crate) fn device_code(device: Device) -> Result<i32> {
     match device {
         Device::Cpu => Ok(RT_TORCH_DEVICE_CPU),
         Device::Cuda(index) => Ok(index as i32),
-        other => Err(Error(format!("device {other:?} has no code in the simple_torch ABI"))),
+        other => Err(Error::device(format!("device {other:?} has no code in the simple_torch ABI"))),
     }
 }
 

@@ -8,33 +8,72 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
-thread_local! {
-    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+/// Kinds of failure, so that callers can react without parsing messages
+/// (`rt_torch_last_error_kind()`; Python maps each to an exception class).
+pub const RT_TORCH_ERROR_NONE: i32 = 0;
+/// A bad value: shape, dims, dtype, dim index, buffer size, an operation libtorch refuses.
+pub const RT_TORCH_ERROR_ARGUMENT: i32 = 1;
+/// A device that does not exist: no CUDA, or a GPU index out of range.
+pub const RT_TORCH_ERROR_DEVICE: i32 = 2;
+/// A handle that is NULL, freed, never handed out, or of the wrong kind.
+pub const RT_TORCH_ERROR_HANDLE: i32 = 3;
+/// An allocation that failed, on the CPU or a GPU.
+pub const RT_TORCH_ERROR_OUT_OF_MEMORY: i32 = 4;
+/// A bug in simple_torch (a caught Rust panic).
+pub const RT_TORCH_ERROR_INTERNAL: i32 = 5;
+
+struct LastError {
+    kind: i32,
+    message: CString,
 }
 
-/// Why one call failed, in words for a person.
+thread_local! {
+    static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+}
+
+/// Why one call failed: a kind and words for a person.
 #[derive(Debug)]
-pub struct Error(pub String);
+pub struct Error {
+    pub kind: i32,
+    pub message: String,
+}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<String> for Error {
-    fn from(message: String) -> Self {
-        Error(message)
+impl Error {
+    pub fn argument(message: impl Into<String>) -> Self {
+        Error { kind: RT_TORCH_ERROR_ARGUMENT, message: message.into() }
     }
-}
 
-impl From<&str> for Error {
-    fn from(message: &str) -> Self {
-        Error(message.to_owned())
+    pub fn device(message: impl Into<String>) -> Self {
+        Error { kind: RT_TORCH_ERROR_DEVICE, message: message.into() }
+    }
+
+    pub fn handle(message: impl Into<String>) -> Self {
+        Error { kind: RT_TORCH_ERROR_HANDLE, message: message.into() }
+    }
+
+    /// An error from libtorch, with `context` (what was being done, to what) before its text.
+    pub fn libtorch(context: impl std::fmt::Display, error: &tch::TchError) -> Self {
+        let text = libtorch_text(error);
+        let kind = if is_out_of_memory(&text) { RT_TORCH_ERROR_OUT_OF_MEMORY } else { RT_TORCH_ERROR_ARGUMENT };
+        Error { kind, message: format!("{context}: {text}") }
     }
 }
 
 impl From<tch::TchError> for Error {
     fn from(error: tch::TchError) -> Self {
-        Error(libtorch_text(&error))
+        let text = libtorch_text(&error);
+        let kind = if is_out_of_memory(&text) { RT_TORCH_ERROR_OUT_OF_MEMORY } else { RT_TORCH_ERROR_ARGUMENT };
+        Error { kind, message: text }
     }
+}
+
+/// libtorch's allocators (CPU and CUDA caching) say so in these words.
+fn is_out_of_memory(text: &str) -> bool {
+    text.contains("can't allocate memory") || text.contains("out of memory")
 }
 
 /// libtorch's own message without the C++ stack trace it appends ("Exception raised from ...",
@@ -56,17 +95,32 @@ pub fn libtorch_text(error: &tch::TchError) -> String {
 /// Runs the body of the export `function`: clears the thread's error, catches panics, and turns
 /// a failure into the error slot's message plus `on_error`, the export's sentinel result.
 pub fn guard<T>(function: &str, on_error: T, body: impl FnOnce() -> Result<T>) -> T {
+    QUIET_BACKTRACES.call_once(quiet_backtraces);
     clear();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => value,
-        Ok(Err(Error(message))) => {
-            set(format!("{function}: {message}"));
+        Ok(Err(error)) => {
+            set(error.kind, format!("{function}: {}", error.message));
             on_error
         }
         Err(panic) => {
-            set(format!("{function}: internal error: {}", panic_text(&*panic)));
+            set(RT_TORCH_ERROR_INTERNAL, format!("{function}: internal error: {}", panic_text(&*panic)));
             on_error
         }
+    }
+}
+
+static QUIET_BACKTRACES: Once = Once::new();
+
+extern "C" {
+    fn simple_torch_quiet_cpp_backtraces();
+}
+
+/// Makes libtorch errors cheap (rust/shim.cpp), unless the user asked for C++ stack traces
+/// with PyTorch's own switch, TORCH_SHOW_CPP_STACKTRACES=1. This is process-wide.
+fn quiet_backtraces() {
+    if std::env::var("TORCH_SHOW_CPP_STACKTRACES").as_deref() != Ok("1") {
+        unsafe { simple_torch_quiet_cpp_backtraces() }
     }
 }
 
@@ -80,10 +134,10 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
-fn set(message: String) {
+fn set(kind: i32, message: String) {
     // A message cannot hold NUL in C; replace rather than lose the message.
     let message = CString::new(message.replace('\0', "\\0")).expect("NUL bytes were replaced");
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(message));
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(LastError { kind, message }));
 }
 
 pub fn clear() {
@@ -92,5 +146,10 @@ pub fn clear() {
 
 /// The current message, valid until the slot next changes on this thread.
 pub fn last() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ref().map_or(std::ptr::null(), |m| m.as_ptr()))
+    LAST_ERROR.with(|slot| slot.borrow().as_ref().map_or(std::ptr::null(), |e| e.message.as_ptr()))
+}
+
+/// The current error's kind, `RT_TORCH_ERROR_NONE` after a successful call.
+pub fn last_kind() -> i32 {
+    LAST_ERROR.with(|slot| slot.borrow().as_ref().map_or(RT_TORCH_ERROR_NONE, |e| e.kind))
 }

@@ -1,20 +1,26 @@
-//! Checked handles: the registry of live tensors.
+//! Checked handles: the registry of live tensors and streams.
 //!
 //! A handle is an identifier, never an address: callers get a number from a counter that is
 //! never reused, and every export looks it up here before doing anything. A freed handle, one
-//! freed twice, or an integer the library never handed out is therefore reported, never
-//! dereferenced, and a stale handle cannot alias a newer tensor.
+//! freed twice, one of the wrong kind, or an integer the library never handed out is therefore
+//! reported, never dereferenced, and a stale handle cannot alias a newer object.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
+use rustc_hash::FxHashMap;
 use tch::Tensor;
 
 use crate::error::{Error, Result};
+use crate::streams::Stream;
 
 /// Opaque tensor handle of the C ABI (`TorchTensor*`); a registry key, never dereferenced.
 pub struct TorchTensor {
+    _opaque: (),
+}
+
+/// Opaque stream handle of the C ABI (`TorchStream*`); a registry key, never dereferenced.
+pub struct TorchStream {
     _opaque: (),
 }
 
@@ -26,61 +32,114 @@ pub struct SharedTensor(pub Tensor);
 // read their inputs and return new tensors, which libtorch allows from many threads at once.
 unsafe impl Sync for SharedTensor {}
 
+enum Object {
+    Tensor(Arc<SharedTensor>),
+    Stream(Arc<Stream>),
+}
+
+impl Object {
+    fn kind(&self) -> &'static str {
+        match self {
+            Object::Tensor(_) => "tensor",
+            Object::Stream(_) => "stream",
+        }
+    }
+}
+
 /// First handle value handed out: keeps small integers (0, 1, -1, ...) recognisably invalid.
 const FIRST_HANDLE: u64 = 0x1000;
 
+/// Independent locks, so that threads working on different handles rarely wait for each other;
+/// consecutive handles fall into consecutive shards.
+const SHARDS: usize = 64;
+
+type Shard = Mutex<FxHashMap<u64, Object>>;
+
 struct Registry {
     next: AtomicU64,
-    live: Mutex<HashMap<u64, Arc<SharedTensor>>>,
+    shards: [Shard; SHARDS],
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
     next: AtomicU64::new(FIRST_HANDLE),
-    live: Mutex::new(HashMap::new()),
+    shards: std::array::from_fn(|_| Mutex::new(FxHashMap::default())),
 });
 
-fn live() -> MutexGuard<'static, HashMap<u64, Arc<SharedTensor>>> {
-    // A panic never happens while the lock is held (only map operations run under it), but if
-    // one did, the map itself is still consistent: keep serving rather than fail forever.
-    REGISTRY.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn shard(id: u64) -> MutexGuard<'static, FxHashMap<u64, Object>> {
+    // Only map operations run under the lock, so it is never poisoned in practice; if it were,
+    // the map itself is still consistent: keep serving rather than fail forever.
+    let shard = &REGISTRY.shards[(id % SHARDS as u64) as usize];
+    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn insert(object: Object) -> u64 {
+    let id = REGISTRY.next.fetch_add(1, Ordering::Relaxed);
+    shard(id).insert(id, object);
+    id
 }
 
 /// Registers `tensor` and returns its new handle.
-pub fn register(tensor: Tensor) -> *mut TorchTensor {
-    let id = REGISTRY.next.fetch_add(1, Ordering::Relaxed);
-    live().insert(id, Arc::new(SharedTensor(tensor)));
-    id as usize as *mut TorchTensor
+pub fn register_tensor(tensor: Tensor) -> *mut TorchTensor {
+    insert(Object::Tensor(Arc::new(SharedTensor(tensor)))) as usize as *mut TorchTensor
+}
+
+/// Registers `stream` and returns its new handle.
+pub fn register_stream(stream: Stream) -> *mut TorchStream {
+    insert(Object::Stream(Arc::new(stream))) as usize as *mut TorchStream
 }
 
 /// The live tensor behind `handle`, or an error saying why there is none.
-pub fn lookup(handle: *const TorchTensor) -> Result<Arc<SharedTensor>> {
+pub fn tensor(handle: *const TorchTensor) -> Result<Arc<SharedTensor>> {
     let id = handle as usize as u64;
-    match live().get(&id) {
-        Some(tensor) => Ok(Arc::clone(tensor)),
-        None => Err(not_live(id)),
+    match shard(id).get(&id) {
+        Some(Object::Tensor(tensor)) => Ok(Arc::clone(tensor)),
+        found => Err(not_live(id, "tensor", found)),
     }
 }
 
-/// Removes `handle` from the registry; its tensor is released once no call still uses it.
-pub fn release(handle: *mut TorchTensor) -> Result<()> {
+/// The live stream behind `handle`, or an error saying why there is none.
+pub fn stream(handle: *const TorchStream) -> Result<Arc<Stream>> {
     let id = handle as usize as u64;
-    let removed = live().remove(&id);
+    match shard(id).get(&id) {
+        Some(Object::Stream(stream)) => Ok(Arc::clone(stream)),
+        found => Err(not_live(id, "stream", found)),
+    }
+}
+
+/// Removes a tensor handle; the tensor is released once no call in progress still uses it.
+pub fn release_tensor(handle: *mut TorchTensor) -> Result<()> {
+    release(handle as usize as u64, "tensor")
+}
+
+/// Removes a stream handle.
+pub fn release_stream(handle: *mut TorchStream) -> Result<()> {
+    release(handle as usize as u64, "stream")
+}
+
+fn release(id: u64, kind: &str) -> Result<()> {
+    let removed = {
+        let mut shard = shard(id);
+        match shard.get(&id) {
+            Some(object) if object.kind() == kind => shard.remove(&id),
+            found => return Err(not_live(id, kind, found)),
+        }
+    };
     // Dropped here, outside the lock: releasing device memory can take a while.
-    removed.map(drop).ok_or_else(|| not_live(id))
+    drop(removed);
+    Ok(())
 }
 
-/// Number of handles not yet freed.
+/// Number of handles not yet freed, tensors and streams.
 pub fn live_count() -> usize {
-    live().len()
+    REGISTRY.shards.iter().map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()).len()).sum()
 }
 
-fn not_live(id: u64) -> Error {
+fn not_live(id: u64, expected: &str, found: Option<&Object>) -> Error {
     let issued = REGISTRY.next.load(Ordering::Relaxed);
-    if id == 0 {
-        Error("the tensor handle is NULL".into())
-    } else if (FIRST_HANDLE..issued).contains(&id) {
-        Error(format!("tensor handle {id:#x} was already freed"))
-    } else {
-        Error(format!("{id:#x} is not a tensor handle returned by simple_torch"))
-    }
+    Error::handle(match found {
+        Some(object) => format!("{id:#x} is a {} handle, not a {expected} handle", object.kind()),
+        None if id == 0 => format!("the {expected} handle is NULL"),
+        None if (FIRST_HANDLE..issued).contains(&id) => format!("{expected} handle {id:#x} was already freed"),
+        None => format!("{id:#x} is not a {expected} handle returned by simple_torch"),
+    })
 }

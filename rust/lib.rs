@@ -1,6 +1,6 @@
 //! simple-torch: libtorch through a plain, checked C ABI.
 //!
-//! Layer 1 of four (README.md): `rt_torch_*` functions over opaque tensor handles, as
+//! Layer 1 of four (README.md): `rt_torch_*` functions over opaque tensor and stream handles, as
 //! `../shared/ABI.md` specifies. Handles are registry keys ([`handles`]), never addresses;
 //! every export reports failure through a sentinel result plus a per-thread message
 //! ([`error`]) and never unwinds or aborts.
@@ -9,6 +9,7 @@ pub mod abi;
 mod codes;
 mod error;
 pub mod handles;
+mod streams;
 
 pub use abi::creation::*;
 pub use abi::devices::*;
@@ -16,5 +17,10 @@ pub use abi::library::*;
 pub use abi::memory::*;
 pub use abi::methods::*;
 pub use abi::properties::*;
+pub use abi::streams::*;
 pub use codes::*;
-pub use handles::TorchTensor;
+pub use error::{
+    RT_TORCH_ERROR_ARGUMENT, RT_TORCH_ERROR_DEVICE, RT_TORCH_ERROR_HANDLE, RT_TORCH_ERROR_INTERNAL, RT_TORCH_ERROR_NONE,
+    RT_TORCH_ERROR_OUT_OF_MEMORY,
+};
+pub use handles::{TorchStream, TorchTensor};

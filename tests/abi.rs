@@ -198,3 +198,113 @@ fn devices_without_and_with_cuda() {
     rt_torch_torchtensor_free(on_cpu);
     rt_torch_torchtensor_free(a);
 }
+
+#[test]
+fn error_kinds_classify_failures() {
+    let _lock = serial();
+    assert!(rt_torch_torchtensor_relu(null()).is_null());
+    assert_eq!(rt_torch_last_error_kind(), RT_TORCH_ERROR_HANDLE);
+    let dims = [2i64, -1];
+    assert!(unsafe { rt_torch_tensor_zeros(dims.as_ptr(), 2) }.is_null());
+    assert_eq!(rt_torch_last_error_kind(), RT_TORCH_ERROR_ARGUMENT);
+    let huge = [1i64 << 40];
+    assert!(unsafe { rt_torch_tensor_ones(huge.as_ptr(), 1) }.is_null());
+    assert_eq!(rt_torch_last_error_kind(), RT_TORCH_ERROR_OUT_OF_MEMORY);
+    let count = rt_torch_cuda_device_count();
+    let one = [1i64];
+    assert!(unsafe { rt_torch_tensor_zeros_opts(one.as_ptr(), 1, RT_TORCH_DTYPE_FLOAT32, count) }.is_null());
+    assert_eq!(rt_torch_last_error_kind(), RT_TORCH_ERROR_DEVICE);
+    assert_eq!(rt_torch_live_handles(), rt_torch_live_handles());
+    assert_eq!(rt_torch_last_error_kind(), RT_TORCH_ERROR_NONE);
+}
+
+#[test]
+fn cpu_streams_and_wrong_kinds() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    let stream = rt_torch_stream_create(RT_TORCH_DEVICE_CPU);
+    assert!(!stream.is_null(), "{:?}", last_error());
+    assert!(rt_torch_torchstream_query(stream));
+    rt_torch_torchstream_sync(stream);
+    assert_eq!(last_error(), None);
+
+    let a = from_f32(&[1.0, -2.0], &[2]);
+    let copy = rt_torch_torchtensor_to_stream(a, RT_TORCH_DEVICE_CPU, stream);
+    assert_eq!(to_f32(copy), vec![1.0, -2.0]);
+    assert_eq!(rt_torch_live_handles(), start + 3);
+
+    // A stream where a tensor belongs, and the other way round: reported, nothing freed.
+    assert!(rt_torch_torchtensor_relu(stream as *const TorchTensor).is_null());
+    expect_error("is a stream handle, not a tensor handle");
+    assert_eq!(rt_torch_last_error_kind(), RT_TORCH_ERROR_HANDLE);
+    rt_torch_torchtensor_free(stream as *mut TorchTensor);
+    expect_error("rt_torch_torchtensor_free: ");
+    expect_error("is a stream handle, not a tensor handle");
+    assert!(!rt_torch_torchstream_query(a as *mut TorchStream));
+    expect_error("is a tensor handle, not a stream handle");
+    rt_torch_torchstream_free(a as *mut TorchStream);
+    expect_error("is a tensor handle, not a stream handle");
+    assert_eq!(rt_torch_live_handles(), start + 3);
+
+    if rt_torch_cuda_device_count() == 0 {
+        assert!(rt_torch_stream_create(0).is_null());
+        expect_error("rt_torch_stream_create: cannot use cuda:0: CUDA is not available");
+        assert!(rt_torch_torchtensor_to_stream(a, 0, stream).is_null());
+        expect_error("CUDA is not available");
+    } else {
+        let gpu_stream = rt_torch_stream_create(0);
+        assert!(rt_torch_torchtensor_to_stream(a, 0, stream).is_null());
+        expect_error("the stream must be on cuda:0");
+        let on_gpu = rt_torch_torchtensor_to_stream(a, 0, gpu_stream);
+        rt_torch_torchstream_sync(gpu_stream);
+        assert!(rt_torch_torchstream_query(gpu_stream));
+        assert_eq!(to_f32(on_gpu), vec![1.0, -2.0]);
+        rt_torch_torchtensor_free(on_gpu);
+        rt_torch_torchstream_free(gpu_stream);
+    }
+    assert!(rt_torch_stream_create(-5).is_null());
+    expect_error("invalid device code -5");
+
+    rt_torch_torchstream_free(stream);
+    assert_eq!(last_error(), None);
+    rt_torch_torchstream_free(stream);
+    expect_error("stream handle");
+    expect_error("was already freed");
+    rt_torch_torchstream_free(null_mut());
+    assert_eq!(last_error(), None);
+    rt_torch_torchtensor_free(copy);
+    rt_torch_torchtensor_free(a);
+    assert_eq!(rt_torch_live_handles(), start);
+}
+
+#[test]
+fn many_threads_share_the_registry() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    let shared = from_f32(&[1.0, 2.0, 3.0], &[3]) as usize;
+    let mismatched = from_f32(&[0.0, 0.0], &[2]) as usize;
+    let workers: Vec<_> = (0..8)
+        .map(|thread| {
+            std::thread::spawn(move || {
+                for i in 0..2_000 {
+                    let value = (thread * 10_000 + i) as f32;
+                    let own = from_f32(&[value; 3], &[3]);
+                    let sum = rt_torch_torchtensor_add(own, shared as *const TorchTensor);
+                    assert_eq!(to_f32(sum), vec![value + 1.0, value + 2.0, value + 3.0]);
+                    // This thread's error is this thread's, whatever the others do.
+                    assert!(rt_torch_torchtensor_matmul(own, mismatched as *const TorchTensor).is_null());
+                    expect_error("float32[3] on cpu with float32[2] on cpu");
+                    rt_torch_torchtensor_free(sum);
+                    rt_torch_torchtensor_free(own);
+                    assert!(rt_torch_torchtensor_numel(own) == -1 && last_error().unwrap().contains("was already freed"));
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    rt_torch_torchtensor_free(shared as *mut TorchTensor);
+    rt_torch_torchtensor_free(mismatched as *mut TorchTensor);
+    assert_eq!(rt_torch_live_handles(), start);
+}

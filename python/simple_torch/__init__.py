@@ -13,7 +13,15 @@ first tensor operation raises :class:`TorchNotAvailableError` saying what to ins
 
 from .devices import Device
 from .dtypes import DType
-from .errors import FreedTensorError, SimpleTorchError, TorchNotAvailableError
+from .errors import (
+    ArgumentError,
+    DeviceError,
+    FreedTensorError,
+    HandleError,
+    OutOfMemoryError,
+    SimpleTorchError,
+    TorchNotAvailableError,
+)
 from .library import (
     cuda_device_count,
     get_include,
@@ -34,9 +42,13 @@ from_list = TorchTensorWrapper.from_list
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
     "Device",
+    "DeviceError",
     "DType",
     "FreedTensorError",
+    "HandleError",
+    "OutOfMemoryError",
     "SimpleTorchError",
     "Tensor",
     "TorchNotAvailableError",

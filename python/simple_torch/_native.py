@@ -19,7 +19,7 @@ from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_void_p
 from importlib.util import find_spec
 from pathlib import Path
 
-from .errors import SimpleTorchError, TorchNotAvailableError
+from .errors import BY_KIND, SimpleTorchError, TorchNotAvailableError
 
 #: The libtorch release the library is built against (tch 0.24.0 needs exactly this one).
 REQUIRED_TORCH = "2.11.0"
@@ -35,6 +35,7 @@ _LIBTORCH = ("libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so
 
 # Opaque handles: c_void_p keeps all 64 bits and turns NULL into None.
 TENSOR = c_void_p
+STREAM = c_void_p
 _INT64_P = POINTER(c_int64)
 
 # How each export reports failure (ABI.md, "Errors").
@@ -54,6 +55,7 @@ SIGNATURES = {
     "rt_torch_cuda_device_count": (c_int32, (), MINUS_1),
     "rt_torch_live_handles": (c_int64, (), MINUS_1),
     "rt_torch_last_error": (c_char_p, (), NEVER),
+    "rt_torch_last_error_kind": (c_int32, (), NEVER),
     "rt_torch_clear_error": (None, (), NEVER),
     # creation
     "rt_torch_tensor_zeros": (TENSOR, (_INT64_P, c_int64), NULL),
@@ -86,6 +88,12 @@ SIGNATURES = {
     "rt_torch_torchtensor_is_cuda": (c_bool, (TENSOR,), FALSE),
     "rt_torch_torchtensor_device": (c_int32, (TENSOR,), MINUS_2),
     "rt_torch_torchtensor_to_device": (TENSOR, (TENSOR, c_int32, c_bool), NULL),
+    # streams
+    "rt_torch_stream_create": (STREAM, (c_int32,), NULL),
+    "rt_torch_torchstream_sync": (None, (STREAM,), VOID),
+    "rt_torch_torchstream_query": (c_bool, (STREAM,), FALSE),
+    "rt_torch_torchtensor_to_stream": (TENSOR, (TENSOR, c_int32, STREAM), NULL),
+    "rt_torch_torchstream_free": (None, (STREAM,), VOID),
     # memory
     "rt_torch_torchtensor_free": (None, (TENSOR,), VOID),
 }
@@ -148,8 +156,9 @@ class _Checked:
     """Calls the exports and raises the library's message when one reports failure."""
 
     def __init__(self, dll: ctypes.CDLL):
-        self._last_error = dll.rt_torch_last_error
+        self._last_error, self._last_error_kind = dll.rt_torch_last_error, dll.rt_torch_last_error_kind
         self._last_error.restype, self._last_error.argtypes = c_char_p, ()
+        self._last_error_kind.restype, self._last_error_kind.argtypes = c_int32, ()
         for name, (result, arguments, failure) in SIGNATURES.items():
             function = getattr(dll, name)
             function.restype, function.argtypes = result, arguments
@@ -158,9 +167,9 @@ class _Checked:
             setattr(self, name, function)
 
     def _raise(self, function) -> None:
-        message = self._last_error()
+        message, kind = self._last_error(), self._last_error_kind()
         text = message.decode("utf-8", "replace") if message else f"{function.__name__} failed"
-        raise SimpleTorchError(text)
+        raise BY_KIND.get(kind, SimpleTorchError)(text)
 
     def _checker(self, failure: str):
         last_error, raise_ = self._last_error, self._raise

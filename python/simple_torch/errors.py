@@ -1,14 +1,62 @@
-"""The exceptions simple_torch raises."""
+"""The exceptions simple_torch raises.
+
+Every failure of the library raises a subclass of :class:`SimpleTorchError` chosen by the
+library's error kind; each also inherits the builtin a Python user would expect (``except
+ValueError`` catches a shape mismatch, ``except MemoryError`` a failed allocation). The
+message is the library's own and names the function and the values involved.
+"""
 
 
 class SimpleTorchError(RuntimeError):
-    """A call into libtorch failed; the message is the library's own, naming the values involved.
+    """A call into libtorch failed.
 
     Example:
         >>> try:
         ...     tensor_zeros([2, 3]) @ tensor_zeros([4, 5])
         ... except SimpleTorchError as error:
         ...     print(error)  # rt_torch_torchtensor_matmul: float32[2, 3] on cpu with float32[4, 5] ...
+    """
+
+
+class ArgumentError(SimpleTorchError, ValueError):
+    """A bad value: mismatched shapes, negative dims, an unknown dtype, a dim out of range,
+    or an operation libtorch refuses for these inputs.
+
+    Example:
+        >>> tensor_zeros([2, -3])  # raises ArgumentError: ... negative dimension in shape [2, -3]
+    """
+
+
+class DeviceError(SimpleTorchError):
+    """A device that does not exist: no CUDA on this machine, or a GPU index out of range.
+
+    Example:
+        >>> tensor_zeros([2]).cuda(7)  # raises DeviceError: ... cannot use cuda:7: ...
+    """
+
+
+class HandleError(SimpleTorchError, ValueError):
+    """A handle that is NULL, already freed, never handed out, or of the wrong kind.
+
+    Example:
+        >>> lib.rt_torch_torchtensor_numel(0xDEADBEEF)  # raises HandleError
+    """
+
+
+class FreedTensorError(HandleError):
+    """The wrapper's handle was already freed, so there is no tensor left to use.
+
+    Example:
+        >>> t = tensor_zeros([2]); t.free()
+        >>> t.relu()  # raises FreedTensorError
+    """
+
+
+class OutOfMemoryError(SimpleTorchError, MemoryError):
+    """An allocation failed, on the CPU or a GPU; the process and every other tensor are fine.
+
+    Example:
+        >>> tensor_zeros([2**40])  # 4 TiB: raises OutOfMemoryError
     """
 
 
@@ -21,10 +69,5 @@ class TorchNotAvailableError(SimpleTorchError):
     """
 
 
-class FreedTensorError(SimpleTorchError):
-    """The wrapper's handle was already freed, so there is no tensor left to use.
-
-    Example:
-        >>> t = tensor_zeros([2]); t.free()
-        >>> t.relu()  # raises FreedTensorError
-    """
+#: Exception class for each of the library's error kinds (RT_TORCH_ERROR_* in the C header).
+BY_KIND = {1: ArgumentError, 2: DeviceError, 3: HandleError, 4: OutOfMemoryError, 5: SimpleTorchError}

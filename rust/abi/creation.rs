@@ -7,7 +7,7 @@ use tch::{Kind, Tensor, TchError};
 
 use crate::codes::{self, RT_TORCH_DEVICE_CPU as CPU, RT_TORCH_DTYPE_FLOAT32 as FLOAT32};
 use crate::error::{guard, Error, Result};
-use crate::handles::{register, TorchTensor};
+use crate::handles::{register_tensor, TorchTensor};
 
 /// libtorch's own limit on the number of dimensions.
 const MAX_NDIM: i64 = 64;
@@ -18,22 +18,22 @@ const MAX_NDIM: i64 = 64;
 /// `dims` must point to `ndim` readable `int64_t` (or may be NULL when `ndim` is 0).
 unsafe fn dims_arg<'a>(dims: *const i64, ndim: i64, kind: Kind) -> Result<&'a [i64]> {
     if !(0..=MAX_NDIM).contains(&ndim) {
-        return Err(Error(format!("ndim must be between 0 and {MAX_NDIM}, got {ndim}")));
+        return Err(Error::argument(format!("ndim must be between 0 and {MAX_NDIM}, got {ndim}")));
     }
     if ndim == 0 {
         return Ok(&[]);
     }
     if dims.is_null() {
-        return Err(Error(format!("dims is NULL but ndim is {ndim}")));
+        return Err(Error::argument(format!("dims is NULL but ndim is {ndim}")));
     }
     let dims = slice::from_raw_parts(dims, ndim as usize);
     if dims.iter().any(|&d| d < 0) {
-        return Err(Error(format!("negative dimension in shape {dims:?}")));
+        return Err(Error::argument(format!("negative dimension in shape {dims:?}")));
     }
     let element_size = kind.elt_size_in_bytes() as i64;
     let bytes = dims.iter().try_fold(element_size, |acc, &d| acc.checked_mul(d));
     if bytes.is_none() {
-        return Err(Error(format!("shape {dims:?} of {} is too large to address", codes::kind_name(kind))));
+        return Err(Error::argument(format!("shape {dims:?} of {} is too large to address", codes::kind_name(kind))));
     }
     Ok(dims)
 }
@@ -46,9 +46,9 @@ unsafe fn create(what: &str, factory: Factory, dims: *const i64, ndim: i64, dtyp
     let dims = dims_arg(dims, ndim, kind)?;
     let device = codes::device_from_code(device)?;
     let tensor = factory(dims, (kind, device)).map_err(|e| {
-        Error(format!("cannot create {what} {}{dims:?} on {}: {}", codes::kind_name(kind), codes::device_name(device), crate::error::libtorch_text(&e)))
+        Error::libtorch(format_args!("cannot create {what} {}{dims:?} on {}", codes::kind_name(kind), codes::device_name(device)), &e)
     })?;
-    Ok(register(tensor))
+    Ok(register_tensor(tensor))
 }
 
 fn zeros(dims: &[i64], options: (Kind, tch::Device)) -> std::result::Result<Tensor, TchError> {
@@ -131,9 +131,9 @@ pub unsafe extern "C" fn rt_torch_tensor_from_data(data: *const std::ffi::c_void
         let nbytes = dims.iter().product::<i64>() as usize * kind.elt_size_in_bytes();
         let bytes: &[u8] = match (nbytes, data.is_null()) {
             (0, _) => &[],
-            (_, true) => return Err(Error(format!("data is NULL but shape {dims:?} needs {nbytes} bytes"))),
+            (_, true) => return Err(Error::argument(format!("data is NULL but shape {dims:?} needs {nbytes} bytes"))),
             (_, false) => slice::from_raw_parts(data.cast(), nbytes),
         };
-        Ok(register(Tensor::f_from_data_size(bytes, dims, kind)?))
+        Ok(register_tensor(Tensor::f_from_data_size(bytes, dims, kind)?))
     })
 }

@@ -5,24 +5,24 @@ use std::ptr::null_mut;
 use tch::Device;
 
 use crate::codes::{self, describe, device_code, device_name};
-use crate::error::{guard, libtorch_text, Error, Result};
-use crate::handles::{lookup, register, TorchTensor};
+use crate::error::{guard, Error, Result};
+use crate::handles::{register_tensor, tensor, TorchTensor};
 
 /// A handle to `h`'s tensor on `device`: a copy, or the same storage if it is already there.
 fn move_to(h: *const TorchTensor, device: Device, non_blocking: bool) -> Result<*mut TorchTensor> {
-    let tensor = lookup(h)?;
+    let tensor = tensor(h)?;
     let kind = tensor.0.f_kind()?;
     let moved = tensor.0.f_to_device_(device, kind, non_blocking, false).map_err(|e| {
-        Error(format!("cannot move {} to {}: {}", describe(&tensor.0), device_name(device), libtorch_text(&e)))
+        Error::libtorch(format_args!("cannot move {} to {}", describe(&tensor.0), device_name(device)), &e)
     })?;
-    Ok(register(moved))
+    Ok(register_tensor(moved))
 }
 
 /// The tensor on `cuda:device_id`. NULL on error, e.g. without CUDA or with fewer GPUs.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_cuda(h: *const TorchTensor, device_id: i32) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_cuda", null_mut(), || {
-        lookup(h)?; // a bad handle is the first thing to report
+        tensor(h)?; // a bad handle is the first thing to report
         move_to(h, codes::cuda_device(device_id)?, false)
     })
 }
@@ -36,13 +36,13 @@ pub extern "C" fn rt_torch_torchtensor_cpu(h: *const TorchTensor) -> *mut TorchT
 /// True if the tensor is on a CUDA device; false if not, and false with an error recorded on error.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_is_cuda(h: *const TorchTensor) -> bool {
-    guard("rt_torch_torchtensor_is_cuda", false, || Ok(lookup(h)?.0.device().is_cuda()))
+    guard("rt_torch_torchtensor_is_cuda", false, || Ok(tensor(h)?.0.device().is_cuda()))
 }
 
 /// The tensor's device code: -1 the CPU, N `cuda:N`, -2 on error.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_device(h: *const TorchTensor) -> i32 {
-    guard("rt_torch_torchtensor_device", -2, || device_code(lookup(h)?.0.device()))
+    guard("rt_torch_torchtensor_device", -2, || device_code(tensor(h)?.0.device()))
 }
 
 /// The tensor on the device with code `device`; `non_blocking` lets a copy from pinned memory
@@ -50,7 +50,7 @@ pub extern "C" fn rt_torch_torchtensor_device(h: *const TorchTensor) -> i32 {
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_to_device(h: *const TorchTensor, device: i32, non_blocking: bool) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_to_device", null_mut(), || {
-        lookup(h)?;
+        tensor(h)?;
         move_to(h, codes::device_from_code(device)?, non_blocking)
     })
 }

@@ -53,6 +53,13 @@ pub extern "C" fn rt_torch_last_error() -> *const c_char {
     error::last()
 }
 
+/// Kind of the calling thread's most recent error (`RT_TORCH_ERROR_*`), `RT_TORCH_ERROR_NONE`
+/// if that call succeeded.
+#[no_mangle]
+pub extern "C" fn rt_torch_last_error_kind() -> i32 {
+    error::last_kind()
+}
+
 /// Clears the calling thread's error message.
 #[no_mangle]
 pub extern "C" fn rt_torch_clear_error() {

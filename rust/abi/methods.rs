@@ -5,23 +5,23 @@ use std::ptr::null_mut;
 use tch::{Kind, TchError, Tensor};
 
 use crate::codes::describe;
-use crate::error::{guard, libtorch_text, Error, Result};
-use crate::handles::{lookup, register, TorchTensor};
+use crate::error::{guard, Error, Result};
+use crate::handles::{register_tensor, tensor, TorchTensor};
 
 type Binary = fn(&Tensor, &Tensor) -> std::result::Result<Tensor, TchError>;
 type Unary = fn(&Tensor) -> std::result::Result<Tensor, TchError>;
 
 fn binary(op: Binary, h: *const TorchTensor, other: *const TorchTensor) -> Result<*mut TorchTensor> {
-    let (a, b) = (lookup(h)?, lookup(other)?);
+    let (a, b) = (tensor(h)?, tensor(other)?);
     let result = op(&a.0, &b.0)
-        .map_err(|e| Error(format!("{} with {}: {}", describe(&a.0), describe(&b.0), libtorch_text(&e))))?;
-    Ok(register(result))
+        .map_err(|e| Error::libtorch(format_args!("{} with {}", describe(&a.0), describe(&b.0)), &e))?;
+    Ok(register_tensor(result))
 }
 
 fn unary(op: Unary, h: *const TorchTensor) -> Result<*mut TorchTensor> {
-    let a = lookup(h)?;
-    let result = op(&a.0).map_err(|e| Error(format!("{}: {}", describe(&a.0), libtorch_text(&e))))?;
-    Ok(register(result))
+    let a = tensor(h)?;
+    let result = op(&a.0).map_err(|e| Error::libtorch(describe(&a.0), &e))?;
+    Ok(register_tensor(result))
 }
 
 /// Element-wise `h + other`, broadcasting. NULL on error.
@@ -76,11 +76,11 @@ pub extern "C" fn rt_torch_torchtensor_tanh(h: *const TorchTensor) -> *mut Torch
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_softmax(h: *const TorchTensor, dim: i64) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_softmax", null_mut(), || {
-        let a = lookup(h)?;
-        let result = a.0.f_softmax(dim, None::<Kind>).map_err(|e| {
-            Error(format!("softmax over dim {dim} of {}: {}", describe(&a.0), libtorch_text(&e)))
-        })?;
-        Ok(register(result))
+        let a = tensor(h)?;
+        let result = a.0
+            .f_softmax(dim, None::<Kind>)
+            .map_err(|e| Error::libtorch(format_args!("softmax over dim {dim} of {}", describe(&a.0)), &e))?;
+        Ok(register_tensor(result))
     })
 }
 

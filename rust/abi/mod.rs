@@ -10,3 +10,4 @@ pub mod library;
 pub mod memory;
 pub mod methods;
 pub mod properties;
+pub mod streams;

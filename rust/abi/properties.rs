@@ -5,18 +5,18 @@ use std::slice;
 
 use crate::codes::{describe, kind_code};
 use crate::error::{guard, Error};
-use crate::handles::{lookup, TorchTensor};
+use crate::handles::{tensor, TorchTensor};
 
 /// Number of dimensions, -1 on error.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_ndim(h: *const TorchTensor) -> i64 {
-    guard("rt_torch_torchtensor_ndim", -1, || Ok(lookup(h)?.0.dim() as i64))
+    guard("rt_torch_torchtensor_ndim", -1, || Ok(tensor(h)?.0.dim() as i64))
 }
 
 /// Number of elements, -1 on error.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_numel(h: *const TorchTensor) -> i64 {
-    guard("rt_torch_torchtensor_numel", -1, || Ok(lookup(h)?.0.numel() as i64))
+    guard("rt_torch_torchtensor_numel", -1, || Ok(tensor(h)?.0.numel() as i64))
 }
 
 /// Writes the first `min(ndim, cap)` sizes to `out` and returns ndim; -1 on error.
@@ -26,15 +26,15 @@ pub extern "C" fn rt_torch_torchtensor_numel(h: *const TorchTensor) -> i64 {
 #[no_mangle]
 pub unsafe extern "C" fn rt_torch_torchtensor_shape(h: *const TorchTensor, out: *mut i64, cap: i64) -> i64 {
     guard("rt_torch_torchtensor_shape", -1, || {
-        let tensor = lookup(h)?;
+        let tensor = tensor(h)?;
         let sizes = tensor.0.size();
         if cap < 0 {
-            return Err(Error(format!("cap must be >= 0, got {cap}")));
+            return Err(Error::argument(format!("cap must be >= 0, got {cap}")));
         }
         let written = sizes.len().min(cap as usize);
         if written > 0 {
             if out.is_null() {
-                return Err(Error(format!("out is NULL but cap is {cap}")));
+                return Err(Error::argument(format!("out is NULL but cap is {cap}")));
             }
             slice::from_raw_parts_mut(out, written).copy_from_slice(&sizes[..written]);
         }
@@ -45,7 +45,7 @@ pub unsafe extern "C" fn rt_torch_torchtensor_shape(h: *const TorchTensor, out: 
 /// The dtype code (ABI.md, "Codes"), -1 on error.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_dtype(h: *const TorchTensor) -> i32 {
-    guard("rt_torch_torchtensor_dtype", -1, || kind_code(lookup(h)?.0.f_kind()?))
+    guard("rt_torch_torchtensor_dtype", -1, || kind_code(tensor(h)?.0.f_kind()?))
 }
 
 /// Copies the elements, C-contiguous, from any device into `out`; returns the bytes written,
@@ -56,15 +56,15 @@ pub extern "C" fn rt_torch_torchtensor_dtype(h: *const TorchTensor) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn rt_torch_torchtensor_copy_to(h: *const TorchTensor, out: *mut c_void, nbytes: i64) -> i64 {
     guard("rt_torch_torchtensor_copy_to", -1, || {
-        let tensor = lookup(h)?;
+        let tensor = tensor(h)?;
         let numel = tensor.0.numel();
         let needed = numel * tensor.0.f_kind()?.elt_size_in_bytes();
         if nbytes < needed as i64 {
-            return Err(Error(format!("buffer of {nbytes} bytes is too small for {} ({needed} bytes)", describe(&tensor.0))));
+            return Err(Error::argument(format!("buffer of {nbytes} bytes is too small for {} ({needed} bytes)", describe(&tensor.0))));
         }
         if needed > 0 {
             if out.is_null() {
-                return Err(Error(format!("out is NULL but {} needs {needed} bytes", describe(&tensor.0))));
+                return Err(Error::argument(format!("out is NULL but {} needs {needed} bytes", describe(&tensor.0))));
             }
             // tch moves the tensor to the CPU and makes it contiguous first when needed.
             tensor.0.f_copy_data_u8(slice::from_raw_parts_mut(out.cast(), needed), numel)?;

@@ -77,9 +77,54 @@
 #define RT_TORCH_DTYPE_BFLOAT16 15
 
 /**
+ * Kinds of failure, so that callers can react without parsing messages
+ * (`rt_torch_last_error_kind()`; Python maps each to an exception class).
+ */
+#define RT_TORCH_ERROR_NONE 0
+
+/**
+ * A bad value: shape, dims, dtype, dim index, buffer size, an operation libtorch refuses.
+ */
+#define RT_TORCH_ERROR_ARGUMENT 1
+
+/**
+ * A device that does not exist: no CUDA, or a GPU index out of range.
+ */
+#define RT_TORCH_ERROR_DEVICE 2
+
+/**
+ * A handle that is NULL, freed, never handed out, or of the wrong kind.
+ */
+#define RT_TORCH_ERROR_HANDLE 3
+
+/**
+ * An allocation that failed, on the CPU or a GPU.
+ */
+#define RT_TORCH_ERROR_OUT_OF_MEMORY 4
+
+/**
+ * A bug in simple_torch (a caught Rust panic).
+ */
+#define RT_TORCH_ERROR_INTERNAL 5
+
+/**
+ * Opaque stream handle of the C ABI (`TorchStream*`); a registry key, never dereferenced.
+ */
+typedef struct TorchStream TorchStream;
+
+/**
  * Opaque tensor handle of the C ABI (`TorchTensor*`); a registry key, never dereferenced.
  */
 typedef struct TorchTensor TorchTensor;
+
+/**
+ * c10's packed stream (StreamData3), as rust/shim.cpp passes it.
+ */
+typedef struct {
+  int64_t id;
+  int32_t device_index;
+  int32_t device_type;
+} CudaStream;
 
 #ifdef __cplusplus
 extern "C" {
@@ -215,6 +260,12 @@ int64_t rt_torch_live_handles(void);
 const char *rt_torch_last_error(void);
 
 /**
+ * Kind of the calling thread's most recent error (`RT_TORCH_ERROR_*`), `RT_TORCH_ERROR_NONE`
+ * if that call succeeded.
+ */
+int32_t rt_torch_last_error_kind(void);
+
+/**
  * Clears the calling thread's error message.
  */
 void rt_torch_clear_error(void);
@@ -306,6 +357,58 @@ int32_t rt_torch_torchtensor_dtype(const TorchTensor *h);
  * `out` must point to `nbytes` writable bytes (or may be NULL when the tensor is empty).
  */
 int64_t rt_torch_torchtensor_copy_to(const TorchTensor *h, void *out, int64_t nbytes);
+
+/**
+ * A new stream on the device with code `device_id`: N >= 0 a CUDA stream on `cuda:N`
+ * (from libtorch's stream pool), -1 a CPU stream, on which work is done as soon as it is
+ * issued. NULL on error, e.g. without CUDA.
+ */
+TorchStream *rt_torch_stream_create(int32_t device_id);
+
+/**
+ * Waits until all work queued on the stream is done.
+ */
+void rt_torch_torchstream_sync(TorchStream *s);
+
+/**
+ * True when all work queued on the stream is done; false if not, and false with an error
+ * recorded on error.
+ */
+bool rt_torch_torchstream_query(TorchStream *s);
+
+/**
+ * Copies the tensor to the device with code `device_id`, queued on stream `s` without
+ * blocking the caller (truly asynchronous for pinned CPU memory). The stream must be on the
+ * GPU involved: the destination, or for a copy to the CPU the source. Synchronize the stream
+ * before reading the result from elsewhere. NULL on error.
+ */
+TorchTensor *rt_torch_torchtensor_to_stream(const TorchTensor *h,
+                                            int32_t device_id,
+                                            TorchStream *s);
+
+/**
+ * Releases a stream handle (the stream itself belongs to libtorch's pool). NULL is a no-op;
+ * a freed or unknown handle records an error and touches nothing.
+ */
+void rt_torch_torchstream_free(TorchStream *s);
+
+extern void simple_torch_quiet_cpp_backtraces(void);
+
+extern int simple_torch_cuda_stream_new(int32_t device, CudaStream *out, char *error, size_t len);
+
+extern int simple_torch_cuda_stream_synchronize(const CudaStream *stream, char *error, size_t len);
+
+extern int simple_torch_cuda_stream_query(const CudaStream *stream,
+                                          int32_t *done,
+                                          char *error,
+                                          size_t len);
+
+extern int simple_torch_cuda_current_stream(int32_t device,
+                                            CudaStream *out,
+                                            char *error,
+                                            size_t len);
+
+extern int simple_torch_cuda_set_current_stream(const CudaStream *stream, char *error, size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,0 +1,167 @@
+//! Streams: CUDA streams from libtorch's pool (through the C++ shim rust/shim.cpp), and
+//! a CPU stream, like `torch.cpu.Stream`, so device-agnostic code runs unchanged on the CPU:
+//! work on it is done as soon as it is issued.
+
+use crate::codes::{self, device_name, RT_TORCH_DEVICE_CPU};
+use crate::error::{Error, Result};
+
+pub enum Stream {
+    Cpu,
+    Cuda(cuda::CudaStream),
+}
+
+impl Stream {
+    /// A new stream on the device with ABI code `device` (-1 the CPU).
+    pub fn new(device: i32) -> Result<Stream> {
+        match codes::device_from_code(device)? {
+            tch::Device::Cpu => Ok(Stream::Cpu),
+            _ => cuda::new(device).map(Stream::Cuda),
+        }
+    }
+
+    /// The ABI code of the stream's device.
+    pub fn device_code(&self) -> i32 {
+        match self {
+            Stream::Cpu => RT_TORCH_DEVICE_CPU,
+            Stream::Cuda(stream) => stream.device_index,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("a stream on {}", device_name(codes::device_from_code(self.device_code()).unwrap_or(tch::Device::Cpu)))
+    }
+
+    /// Waits until all work queued on the stream is done.
+    pub fn synchronize(&self) -> Result<()> {
+        match self {
+            Stream::Cpu => Ok(()),
+            Stream::Cuda(stream) => cuda::synchronize(stream),
+        }
+    }
+
+    /// True when all work queued on the stream is done.
+    pub fn query(&self) -> Result<bool> {
+        match self {
+            Stream::Cpu => Ok(true),
+            Stream::Cuda(stream) => cuda::query(stream),
+        }
+    }
+
+    /// Runs `body` with this stream current on its device, then restores the previous one.
+    pub fn run<T>(&self, body: impl FnOnce() -> Result<T>) -> Result<T> {
+        match self {
+            Stream::Cpu => body(),
+            Stream::Cuda(stream) => {
+                let previous = cuda::current(stream.device_index)?;
+                cuda::set_current(stream)?;
+                let result = body();
+                cuda::set_current(&previous)?;
+                result
+            }
+        }
+    }
+}
+
+#[cfg_attr(not(simple_torch_cuda), allow(dead_code))]
+fn shim_error(what: &str, text: &str) -> Error {
+    let text = text.split("Exception raised from").next().unwrap_or_default().trim();
+    Error::device(format!("{what}: {text}"))
+}
+
+#[cfg(simple_torch_cuda)]
+mod cuda {
+    use std::ffi::{c_char, c_int, CStr};
+
+    use super::shim_error;
+    use crate::error::Result;
+
+    /// c10's packed stream (StreamData3), as rust/shim.cpp passes it.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    pub struct CudaStream {
+        id: i64,
+        pub device_index: i32,
+        device_type: i32,
+    }
+
+    extern "C" {
+        fn simple_torch_cuda_stream_new(device: i32, out: *mut CudaStream, error: *mut c_char, len: usize) -> c_int;
+        fn simple_torch_cuda_stream_synchronize(stream: *const CudaStream, error: *mut c_char, len: usize) -> c_int;
+        fn simple_torch_cuda_stream_query(stream: *const CudaStream, done: *mut i32, error: *mut c_char, len: usize) -> c_int;
+        fn simple_torch_cuda_current_stream(device: i32, out: *mut CudaStream, error: *mut c_char, len: usize) -> c_int;
+        fn simple_torch_cuda_set_current_stream(stream: *const CudaStream, error: *mut c_char, len: usize) -> c_int;
+    }
+
+    /// Calls a shim function with an error buffer, turning its -1 into an Error.
+    fn call(what: &str, f: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
+        let mut error = [0 as c_char; 1024];
+        if f(error.as_mut_ptr(), error.len()) == 0 {
+            return Ok(());
+        }
+        let text = unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy();
+        Err(shim_error(what, &text))
+    }
+
+    const EMPTY: CudaStream = CudaStream { id: 0, device_index: 0, device_type: 0 };
+
+    pub fn new(device: i32) -> Result<CudaStream> {
+        let mut stream = EMPTY;
+        call("cannot create a CUDA stream", |e, n| unsafe { simple_torch_cuda_stream_new(device, &mut stream, e, n) })?;
+        Ok(stream)
+    }
+
+    pub fn synchronize(stream: &CudaStream) -> Result<()> {
+        call("cannot synchronize the CUDA stream", |e, n| unsafe { simple_torch_cuda_stream_synchronize(stream, e, n) })
+    }
+
+    pub fn query(stream: &CudaStream) -> Result<bool> {
+        let mut done = 0;
+        call("cannot query the CUDA stream", |e, n| unsafe { simple_torch_cuda_stream_query(stream, &mut done, e, n) })?;
+        Ok(done != 0)
+    }
+
+    pub fn current(device: i32) -> Result<CudaStream> {
+        let mut stream = EMPTY;
+        call("cannot read the current CUDA stream", |e, n| unsafe { simple_torch_cuda_current_stream(device, &mut stream, e, n) })?;
+        Ok(stream)
+    }
+
+    pub fn set_current(stream: &CudaStream) -> Result<()> {
+        call("cannot make the CUDA stream current", |e, n| unsafe { simple_torch_cuda_set_current_stream(stream, e, n) })
+    }
+}
+
+/// A libtorch without CUDA: there is no CUDA device to make a stream on, so `Stream::new`
+/// never reaches these (its device check fails first); they exist so the code compiles.
+#[cfg(not(simple_torch_cuda))]
+mod cuda {
+    use crate::error::{Error, Result};
+
+    pub struct CudaStream {
+        pub device_index: i32,
+    }
+
+    fn unsupported<T>() -> Result<T> {
+        Err(Error::device("this libtorch was built without CUDA"))
+    }
+
+    pub fn new(_device: i32) -> Result<CudaStream> {
+        unsupported()
+    }
+
+    pub fn synchronize(_stream: &CudaStream) -> Result<()> {
+        unsupported()
+    }
+
+    pub fn query(_stream: &CudaStream) -> Result<bool> {
+        unsupported()
+    }
+
+    pub fn current(_device: i32) -> Result<CudaStream> {
+        unsupported()
+    }
+
+    pub fn set_current(_stream: &CudaStream) -> Result<()> {
+        unsupported()
+    }
+}
