@@ -26,8 +26,9 @@ fn main() {
     // The installed wheel puts us at site-packages/simple_torch/_lib/libsimple_torch.so, beside
     // site-packages/torch/lib: a C program linking the installed .so finds libtorch by itself.
     println!("cargo:rustc-link-arg-cdylib=-Wl,-rpath,$ORIGIN/../../torch/lib");
-    // Rust test binaries (tests/*.rs) run from the build tree: point them at the build's libtorch.
+    // Rust test and bench binaries run from the build tree: point them at the build's libtorch.
     println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{libtorch_lib}");
+    println!("cargo:rustc-link-arg-benches=-Wl,-rpath,{libtorch_lib}");
 }
 
 /// The release of the libtorch we link, from the torch wheel's version.py
@@ -46,6 +47,17 @@ fn libtorch_version(libtorch_lib: &str) -> String {
 /// Where the header goes: inside the Python package, so the wheel ships it.
 const HEADER: &str = "python/simple_torch/include/simple_torch.h";
 
+/// Items of rust/shim.cpp that Rust declares; the header must not offer them to C callers.
+const SHIM_ITEMS: [&str; 7] = [
+    "CudaStream",
+    "simple_torch_quiet_cpp_backtraces",
+    "simple_torch_cuda_stream_new",
+    "simple_torch_cuda_stream_synchronize",
+    "simple_torch_cuda_stream_query",
+    "simple_torch_cuda_current_stream",
+    "simple_torch_cuda_set_current_stream",
+];
+
 /// Regenerates the C header from the exported functions and their doc comments.
 fn write_header() {
     println!("cargo:rerun-if-changed=rust");
@@ -63,6 +75,11 @@ fn write_header() {
         cpp_compat: true,
         documentation: true,
         usize_is_size_t: true,
+        // The C++ shim's functions are internal: declared in Rust, never exported by the .so.
+        export: cbindgen::ExportConfig {
+            exclude: SHIM_ITEMS.iter().map(|name| name.to_string()).collect(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let bindings = cbindgen::Builder::new()

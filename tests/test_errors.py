@@ -46,7 +46,7 @@ def test_dims_beyond_int64_and_non_integers():
 
 
 def test_huge_allocation_fails_and_the_process_goes_on():
-    with pytest.raises(st.SimpleTorchError, match="cannot create zeros float32\\[1099511627776\\] on cpu: .*can't allocate memory"):
+    with pytest.raises(st.OutOfMemoryError, match="cannot create zeros float32\\[1099511627776\\] on cpu: .*can.t allocate memory"):
         st.tensor_zeros([2**40])  # 4 TiB
     assert "frame #" not in str(pytest.raises(st.SimpleTorchError, st.tensor_ones, [2**40]).value)
     assert st.tensor_ones([2]).tolist() == [1.0, 1.0]
@@ -122,3 +122,47 @@ def test_unsupported_operands():
         x.matmul(2)
     with pytest.raises(TypeError, match="cannot interpret"):
         st.from_numpy(__import__("numpy").zeros(2, dtype="uint16"))
+
+
+def test_each_kind_of_failure_has_its_exception_class():
+    with pytest.raises(st.ArgumentError) as error:
+        st.tensor_zeros([2, 3]) @ st.tensor_zeros([4, 5])
+    assert isinstance(error.value, ValueError) and isinstance(error.value, st.SimpleTorchError)
+    with pytest.raises(st.ArgumentError, match="negative dimension"):
+        st.tensor_zeros([-1])
+    with pytest.raises(st.DeviceError, match=f"cannot use cuda:{st.cuda_device_count()}"):
+        st.tensor_zeros([1]).cuda(st.cuda_device_count())
+    with pytest.raises(st.HandleError, match="not a tensor handle") as error:
+        lib.rt_torch_torchtensor_numel(0xDEADBEEF)
+    assert isinstance(error.value, ValueError)
+    with pytest.raises(MemoryError, match="can't allocate memory") as error:
+        st.tensor_ones([2**40])  # 4 TiB
+    assert isinstance(error.value, st.OutOfMemoryError)
+    assert issubclass(st.FreedTensorError, st.HandleError)
+
+
+def test_a_stream_is_not_a_tensor_nor_the_other_way_round():
+    stream = lib.rt_torch_stream_create(-1)
+    t = st.tensor_ones([2])
+    try:
+        with pytest.raises(st.HandleError, match=f"rt_torch_torchtensor_relu: {stream:#x} is a stream handle, not a tensor handle"):
+            lib.rt_torch_torchtensor_relu(stream)
+        with pytest.raises(st.HandleError, match="is a tensor handle, not a stream handle"):
+            lib.rt_torch_torchstream_free(t.handle)
+        assert t.tolist() == [1.0, 1.0]  # nothing was freed
+    finally:
+        lib.rt_torch_torchstream_free(stream)
+
+
+def test_cpu_streams_run_work_at_once():
+    stream = lib.rt_torch_stream_create(-1)
+    try:
+        assert lib.rt_torch_torchstream_query(stream)
+        lib.rt_torch_torchstream_sync(stream)
+        x = st.from_list([1.5, -2.0])
+        copy = st.TorchTensorWrapper(lib.rt_torch_torchtensor_to_stream(x.handle, -1, stream))
+        assert copy.tolist() == [1.5, -2.0]
+    finally:
+        lib.rt_torch_torchstream_free(stream)
+    with pytest.raises(st.HandleError, match="stream handle .* was already freed"):
+        lib.rt_torch_torchstream_sync(stream)

@@ -32,7 +32,7 @@ unsafe fn dims_arg<'a>(dims: *const i64, ndim: i64, kind: Kind) -> Result<&'a [i
     }
     let element_size = kind.elt_size_in_bytes() as i64;
     let bytes = dims.iter().try_fold(element_size, |acc, &d| acc.checked_mul(d));
-    if bytes.is_none() {
+    if bytes.is_none() && !dims.contains(&0) {
         return Err(Error::argument(format!("shape {dims:?} of {} is too large to address", codes::kind_name(kind))));
     }
     Ok(dims)

@@ -6,11 +6,10 @@ use tch::Device;
 
 use crate::codes::{self, describe, device_code, device_name};
 use crate::error::{guard, Error, Result};
-use crate::handles::{register_tensor, tensor, TorchTensor};
+use crate::handles::{register_tensor, tensor, SharedTensor, TorchTensor};
 
-/// A handle to `h`'s tensor on `device`: a copy, or the same storage if it is already there.
-fn move_to(h: *const TorchTensor, device: Device, non_blocking: bool) -> Result<*mut TorchTensor> {
-    let tensor = tensor(h)?;
+/// A handle to the tensor on `device`: a copy, or the same storage if it is already there.
+fn move_to(tensor: &SharedTensor, device: Device, non_blocking: bool) -> Result<*mut TorchTensor> {
     let kind = tensor.0.f_kind()?;
     let moved = tensor.0.f_to_device_(device, kind, non_blocking, false).map_err(|e| {
         Error::libtorch(format_args!("cannot move {} to {}", describe(&tensor.0), device_name(device)), &e)
@@ -22,15 +21,18 @@ fn move_to(h: *const TorchTensor, device: Device, non_blocking: bool) -> Result<
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_cuda(h: *const TorchTensor, device_id: i32) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_cuda", null_mut(), || {
-        tensor(h)?; // a bad handle is the first thing to report
-        move_to(h, codes::cuda_device(device_id)?, false)
+        let tensor = tensor(h)?; // a bad handle is the first thing to report
+        move_to(&tensor, codes::cuda_device(device_id)?, false)
     })
 }
 
 /// The tensor on the CPU. NULL on error.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_cpu(h: *const TorchTensor) -> *mut TorchTensor {
-    guard("rt_torch_torchtensor_cpu", null_mut(), || move_to(h, Device::Cpu, false))
+    guard("rt_torch_torchtensor_cpu", null_mut(), || {
+        let tensor = tensor(h)?;
+        move_to(&tensor, Device::Cpu, false)
+    })
 }
 
 /// True if the tensor is on a CUDA device; false if not, and false with an error recorded on error.
@@ -50,7 +52,7 @@ pub extern "C" fn rt_torch_torchtensor_device(h: *const TorchTensor) -> i32 {
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_to_device(h: *const TorchTensor, device: i32, non_blocking: bool) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_to_device", null_mut(), || {
-        tensor(h)?;
-        move_to(h, codes::device_from_code(device)?, non_blocking)
+        let tensor = tensor(h)?;
+        move_to(&tensor, codes::device_from_code(device)?, non_blocking)
     })
 }

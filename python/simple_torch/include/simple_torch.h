@@ -117,15 +117,6 @@ typedef struct TorchStream TorchStream;
  */
 typedef struct TorchTensor TorchTensor;
 
-/**
- * c10's packed stream (StreamData3), as rust/shim.cpp passes it.
- */
-typedef struct {
-  int64_t id;
-  int32_t device_index;
-  int32_t device_type;
-} CudaStream;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -391,24 +382,6 @@ TorchTensor *rt_torch_torchtensor_to_stream(const TorchTensor *h,
  * a freed or unknown handle records an error and touches nothing.
  */
 void rt_torch_torchstream_free(TorchStream *s);
-
-extern void simple_torch_quiet_cpp_backtraces(void);
-
-extern int simple_torch_cuda_stream_new(int32_t device, CudaStream *out, char *error, size_t len);
-
-extern int simple_torch_cuda_stream_synchronize(const CudaStream *stream, char *error, size_t len);
-
-extern int simple_torch_cuda_stream_query(const CudaStream *stream,
-                                          int32_t *done,
-                                          char *error,
-                                          size_t len);
-
-extern int simple_torch_cuda_current_stream(int32_t device,
-                                            CudaStream *out,
-                                            char *error,
-                                            size_t len);
-
-extern int simple_torch_cuda_set_current_stream(const CudaStream *stream, char *error, size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

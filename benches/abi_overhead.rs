@@ -1,0 +1,85 @@
+//! What a call through the C ABI costs on top of calling tch directly: the same work both ways,
+//! side by side. The difference between a pair is the ABI's overhead per call: the handle
+//! lookup in the registry, the error slot, catch_unwind, and registering the result.
+//!
+//! Run: `cargo bench` (with the environment of .ci/setup.sh); criterion prints each median.
+
+use std::hint::black_box;
+use std::ptr::null;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use simple_torch::*;
+use tch::{Device, Kind, Tensor};
+
+fn tensor_of(values: &[f32], dims: &[i64]) -> (Tensor, *mut TorchTensor) {
+    let direct = Tensor::from_slice(values).reshape(dims);
+    let handle = unsafe { rt_torch_tensor_from_data(values.as_ptr().cast(), dims.as_ptr(), dims.len() as i64, RT_TORCH_DTYPE_FLOAT32) };
+    assert!(!handle.is_null());
+    (direct, handle)
+}
+
+fn overhead(c: &mut Criterion) {
+    let small = [4i64];
+    let (a, ha) = tensor_of(&[1.0, -2.0, 3.0, -4.0], &small);
+    let (b, hb) = tensor_of(&[0.5, 0.5, 0.5, 0.5], &small);
+    let square = vec![0.25f32; 64 * 64];
+    let (m, hm) = tensor_of(&square, &[64, 64]);
+
+    // The handle check alone: a property read that does no libtorch work worth measuring.
+    let mut group = c.benchmark_group("ndim (handle check)");
+    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).dim()));
+    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_ndim(black_box(ha))));
+    group.finish();
+
+    let mut group = c.benchmark_group("zeros [4] + free");
+    group.bench_function("tch", |bench| bench.iter(|| Tensor::f_zeros(black_box(small), (Kind::Float, Device::Cpu)).unwrap()));
+    group.bench_function("rt_torch", |bench| {
+        bench.iter(|| rt_torch_torchtensor_free(unsafe { rt_torch_tensor_zeros(black_box(small.as_ptr()), 1) }))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("add [4] + free");
+    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).f_add(&b).unwrap()));
+    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_add(black_box(ha), hb))));
+    group.finish();
+
+    let mut group = c.benchmark_group("relu [4] + free");
+    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).f_relu().unwrap()));
+    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_relu(black_box(ha)))));
+    group.finish();
+
+    let mut group = c.benchmark_group("matmul 64x64 + free");
+    group.bench_function("tch", |bench| bench.iter(|| black_box(&m).f_matmul(&m).unwrap()));
+    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_matmul(black_box(hm), hm))));
+    group.finish();
+
+    let mut group = c.benchmark_group("clone [4] + free");
+    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).f_detach_copy().unwrap()));
+    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_clone(black_box(ha)))));
+    group.finish();
+
+    // A rejected handle: what misuse costs (no libtorch call at all).
+    let mut group = c.benchmark_group("rejected NULL handle");
+    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_ndim(black_box(null()))));
+    group.finish();
+
+    if rt_torch_cuda_device_count() > 0 {
+        let mut group = c.benchmark_group("cuda(0) + cpu() [4]");
+        group.bench_function("tch", |bench| bench.iter(|| black_box(&a).to_device(Device::Cuda(0)).to_device(Device::Cpu)));
+        group.bench_function("rt_torch", |bench| {
+            bench.iter(|| {
+                let on_gpu = rt_torch_torchtensor_cuda(black_box(ha), 0);
+                rt_torch_torchtensor_free(rt_torch_torchtensor_cpu(on_gpu));
+                rt_torch_torchtensor_free(on_gpu);
+            })
+        });
+        group.finish();
+    }
+
+    for handle in [ha, hb, hm] {
+        rt_torch_torchtensor_free(handle);
+    }
+}
+
+criterion_group!(benches, overhead);
+criterion_main!(benches);

@@ -1,0 +1,379 @@
+/* A C program that drives libsimple_torch.so without Python: builds tensors, computes, reads
+ * the numbers back and checks them exactly, then walks every error path and checks the message
+ * and kind of each. Prints what it checked; exits 1 at the first failure, saying what failed.
+ *
+ * Build: cc -Wall -Wextra -Werror -std=c11 -I<get_include()> client.c <get_library()>
+ *           -Wl,-rpath,<its folder> -o client */
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simple_torch.h"
+
+static int checks = 0;
+
+static void fail(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "FAILED: ");
+    vfprintf(stderr, format, args);
+    fprintf(stderr, "\n");
+    va_end(args);
+    const char *error = rt_torch_last_error();
+    fprintf(stderr, "  (rt_torch_last_error: %s)\n", error ? error : "NULL");
+    exit(1);
+}
+
+static void ok(const char *what) {
+    checks++;
+    printf("ok: %s\n", what);
+}
+
+/* The last call succeeded: no message, kind NONE. */
+static void no_error(const char *what) {
+    const char *error = rt_torch_last_error();
+    if (error != NULL) fail("%s: unexpected error: %s", what, error);
+    if (rt_torch_last_error_kind() != RT_TORCH_ERROR_NONE)
+        fail("%s: last_error_kind is %d after a success", what, (int)rt_torch_last_error_kind());
+}
+
+/* A handle the last call returned: not NULL, no error. */
+static TorchTensor *made(TorchTensor *t, const char *what) {
+    if (t == NULL) fail("%s returned NULL", what);
+    no_error(what);
+    return t;
+}
+
+/* The last call failed: a message that starts with `function: ` and holds `words`, and `kind`.
+ * Then a successful call must clear both. */
+static void expect_error(const char *function, const char *words, int kind, const char *what) {
+    const char *error = rt_torch_last_error();
+    if (error == NULL) fail("%s: no error recorded", what);
+    size_t length = strlen(function);
+    if (strncmp(error, function, length) != 0 || strncmp(error + length, ": ", 2) != 0)
+        fail("%s: the message does not start with \"%s: \": %s", what, function, error);
+    if (strstr(error, words) == NULL) fail("%s: the message lacks \"%s\": %s", what, words, error);
+    int32_t got = rt_torch_last_error_kind();
+    if (got != kind) fail("%s: error kind %d, expected %d: %s", what, (int)got, kind, error);
+    /* The message stays until the next call, and reading it changes nothing. */
+    if (rt_torch_last_error() == NULL || rt_torch_last_error_kind() != kind) fail("%s: reading the error cleared it", what);
+    char message[512]; /* the library's copy is valid only until the next call */
+    snprintf(message, sizeof message, "%s", error);
+    if (rt_torch_live_handles() < 0) fail("live_handles failed");
+    no_error("a successful call after an error");
+    printf("ok: %s -> %s\n", what, message);
+    checks++;
+}
+
+static void check_floats(TorchTensor *t, const float *expected, int64_t n, const char *what) {
+    float values[64];
+    if (n > 64) fail("%s: too many values for this check", what);
+    int64_t written = rt_torch_torchtensor_copy_to(t, values, (int64_t)sizeof values);
+    no_error(what);
+    if (written != n * (int64_t)sizeof(float))
+        fail("%s: copy_to wrote %lld bytes, expected %lld", what, (long long)written, (long long)(n * sizeof(float)));
+    if (rt_torch_torchtensor_dtype(t) != RT_TORCH_DTYPE_FLOAT32) fail("%s: dtype is not float32", what);
+    if (rt_torch_torchtensor_numel(t) != n) fail("%s: numel %lld, expected %lld", what, (long long)rt_torch_torchtensor_numel(t), (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        if (values[i] != expected[i]) fail("%s: element %lld is %.9g, expected %.9g", what, (long long)i, values[i], expected[i]);
+    ok(what);
+}
+
+static void check_shape(TorchTensor *t, const int64_t *dims, int64_t ndim, const char *what) {
+    int64_t out[8] = {0};
+    if (rt_torch_torchtensor_ndim(t) != ndim) fail("%s: ndim %lld, expected %lld", what, (long long)rt_torch_torchtensor_ndim(t), (long long)ndim);
+    if (rt_torch_torchtensor_shape(t, out, 8) != ndim) fail("%s: shape() does not return ndim", what);
+    no_error(what);
+    for (int64_t i = 0; i < ndim; i++)
+        if (out[i] != dims[i]) fail("%s: size %lld of dim %lld, expected %lld", what, (long long)out[i], (long long)i, (long long)dims[i]);
+    ok(what);
+}
+
+static void release(TorchTensor *t) {
+    rt_torch_torchtensor_free(t);
+    no_error("free");
+}
+
+int main(void) {
+    const int64_t live_at_start = rt_torch_live_handles();
+    if (live_at_start < 0) fail("rt_torch_live_handles failed");
+    if (!rt_torch_available()) fail("rt_torch_available() is false");
+    const char *version = rt_torch_version();
+    if (version == NULL || strcmp(version, "2.11.0") != 0) fail("version is %s", version ? version : "NULL");
+    printf("libtorch %s, %d CUDA device(s), %lld live handles at start\n", version,
+           (int)rt_torch_cuda_device_count(), (long long)live_at_start);
+    const int32_t gpus = rt_torch_cuda_device_count();
+    if (gpus < 0 || rt_torch_cuda_available() != (gpus > 0)) fail("cuda_available and cuda_device_count disagree");
+    no_error("cuda queries");
+
+    /* ---- creating and reading back ---- */
+    const int64_t d23[] = {2, 3}, d32[] = {3, 2}, d22[] = {2, 2}, d4[] = {4};
+    TorchTensor *zeros = made(rt_torch_tensor_zeros(d23, 2), "zeros [2, 3]");
+    check_floats(zeros, (const float[]){0, 0, 0, 0, 0, 0}, 6, "zeros [2, 3] are 0");
+    check_shape(zeros, d23, 2, "zeros has shape [2, 3]");
+    if (rt_torch_torchtensor_device(zeros) != RT_TORCH_DEVICE_CPU || rt_torch_torchtensor_is_cuda(zeros)) fail("zeros is not on the CPU");
+    no_error("device");
+    ok("zeros is on the CPU (device -1, is_cuda false without an error)");
+
+    TorchTensor *ones = made(rt_torch_tensor_ones(d23, 2), "ones [2, 3]");
+    check_floats(ones, (const float[]){1, 1, 1, 1, 1, 1}, 6, "ones [2, 3] are 1");
+
+    const float a_data[] = {1, 2, 3, 4, 5, 6}, b_data[] = {7, 8, 9, 10, 11, 12}, twos[] = {2, 2, 2, 2, 2, 2};
+    TorchTensor *a = made(rt_torch_tensor_from_data(a_data, d23, 2, RT_TORCH_DTYPE_FLOAT32), "from_data a [2, 3]");
+    TorchTensor *b = made(rt_torch_tensor_from_data(b_data, d32, 2, RT_TORCH_DTYPE_FLOAT32), "from_data b [3, 2]");
+    TorchTensor *two = made(rt_torch_tensor_from_data(twos, d23, 2, RT_TORCH_DTYPE_FLOAT32), "from_data twos");
+    check_floats(a, a_data, 6, "from_data copies the values");
+
+    /* ---- computing ---- */
+    TorchTensor *r;
+    r = made(rt_torch_torchtensor_matmul(a, b), "matmul");
+    check_floats(r, (const float[]){58, 64, 139, 154}, 4, "[2, 3] @ [3, 2] = [[58, 64], [139, 154]]");
+    check_shape(r, d22, 2, "the product has shape [2, 2]");
+    release(r);
+    r = made(rt_torch_torchtensor_add(a, ones), "add");
+    check_floats(r, (const float[]){2, 3, 4, 5, 6, 7}, 6, "a + 1");
+    release(r);
+    r = made(rt_torch_torchtensor_sub(a, ones), "sub");
+    check_floats(r, (const float[]){0, 1, 2, 3, 4, 5}, 6, "a - 1");
+    release(r);
+    r = made(rt_torch_torchtensor_mul(a, two), "mul");
+    check_floats(r, (const float[]){2, 4, 6, 8, 10, 12}, 6, "a * 2");
+    release(r);
+    r = made(rt_torch_torchtensor_div(a, two), "div");
+    check_floats(r, (const float[]){0.5f, 1, 1.5f, 2, 2.5f, 3}, 6, "a / 2");
+    release(r);
+
+    const float signed_data[] = {-1, 2, -3, 4};
+    TorchTensor *s = made(rt_torch_tensor_from_data(signed_data, d4, 1, RT_TORCH_DTYPE_FLOAT32), "from_data [-1, 2, -3, 4]");
+    r = made(rt_torch_torchtensor_relu(s), "relu");
+    check_floats(r, (const float[]){0, 2, 0, 4}, 4, "relu([-1, 2, -3, 4]) = [0, 2, 0, 4]");
+    release(r);
+    r = made(rt_torch_torchtensor_sigmoid(zeros), "sigmoid");
+    check_floats(r, (const float[]){0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, 6, "sigmoid(0) = 0.5");
+    release(r);
+    r = made(rt_torch_torchtensor_tanh(zeros), "tanh");
+    check_floats(r, (const float[]){0, 0, 0, 0, 0, 0}, 6, "tanh(0) = 0");
+    release(r);
+    r = made(rt_torch_torchtensor_softmax(zeros, 1), "softmax");
+    check_floats(r, (const float[]){1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3}, 6, "softmax of equal values along dim 1 = 1/3");
+    release(r);
+    r = made(rt_torch_torchtensor_softmax(s, -1), "softmax dim -1");
+    {
+        float p[4], sum = 0;
+        rt_torch_torchtensor_copy_to(r, p, sizeof p);
+        for (int i = 0; i < 4; i++) sum += p[i];
+        if (!(p[2] < p[0] && p[0] < p[1] && p[1] < p[3]) || fabsf(sum - 1) > 1e-6f) fail("softmax([-1, 2, -3, 4]) is not ordered or does not sum to 1");
+        ok("softmax([-1, 2, -3, 4]) keeps the order and sums to 1");
+    }
+    release(r);
+    r = made(rt_torch_torchtensor_clone(a), "clone");
+    if (r == a) fail("clone returned the same handle");
+    check_floats(r, a_data, 6, "clone has the same values and a new handle");
+    release(r);
+
+    const int64_t ints[] = {1, -2, 3};
+    const int64_t d3[] = {3};
+    TorchTensor *i64 = made(rt_torch_tensor_from_data(ints, d3, 1, RT_TORCH_DTYPE_INT64), "from_data int64");
+    r = made(rt_torch_torchtensor_add(i64, i64), "int64 add");
+    {
+        int64_t out[3];
+        if (rt_torch_torchtensor_dtype(r) != RT_TORCH_DTYPE_INT64) fail("int64 + int64 is not int64");
+        if (rt_torch_torchtensor_copy_to(r, out, sizeof out) != 24 || out[0] != 2 || out[1] != -4 || out[2] != 6)
+            fail("int64 [1, -2, 3] * 2 read back wrong");
+        ok("int64 [1, -2, 3] + itself = [2, -4, 6], dtype int64, 24 bytes");
+    }
+    release(r);
+    release(i64);
+
+    TorchTensor *f64 = made(rt_torch_tensor_ones_opts(d22, 2, RT_TORCH_DTYPE_FLOAT64, RT_TORCH_DEVICE_CPU), "ones_opts float64");
+    {
+        double out[4];
+        if (rt_torch_torchtensor_dtype(f64) != RT_TORCH_DTYPE_FLOAT64 || rt_torch_torchtensor_copy_to(f64, out, sizeof out) != 32 || out[3] != 1.0)
+            fail("float64 ones read back wrong");
+        ok("ones_opts float64 [2, 2]: dtype 7, 32 bytes of 1.0");
+    }
+    release(f64);
+
+    const int64_t d1000[] = {1000};
+    TorchTensor *noise = made(rt_torch_tensor_randn(d1000, 1), "randn [1000]");
+    {
+        float x[1000];
+        double mean = 0;
+        if (rt_torch_torchtensor_copy_to(noise, x, sizeof x) != 4000) fail("randn copy_to");
+        for (int i = 0; i < 1000; i++) mean += x[i] / 1000.0;
+        if (fabs(mean) > 0.2) fail("randn mean %g is far from 0", mean);
+        ok("randn [1000] has a mean near 0");
+    }
+    release(noise);
+
+    TorchTensor *scalar = made(rt_torch_tensor_zeros(NULL, 0), "zeros with ndim 0");
+    if (rt_torch_torchtensor_ndim(scalar) != 0 || rt_torch_torchtensor_numel(scalar) != 1 || rt_torch_torchtensor_shape(scalar, NULL, 0) != 0)
+        fail("a 0-d tensor has ndim 0, numel 1");
+    ok("NULL dims with ndim 0 gives a 0-d tensor");
+    release(scalar);
+    const int64_t d03[] = {0, 3};
+    TorchTensor *empty = made(rt_torch_tensor_from_data(NULL, d03, 2, RT_TORCH_DTYPE_FLOAT32), "from_data NULL for [0, 3]");
+    if (rt_torch_torchtensor_copy_to(empty, NULL, 0) != 0) fail("copy_to of an empty tensor into NULL, 0");
+    no_error("empty copy_to");
+    ok("an empty tensor from NULL data copies 0 bytes to NULL");
+    release(empty);
+
+    {
+        int64_t out[2] = {-7, -7};
+        if (rt_torch_torchtensor_shape(a, out, 1) != 2 || out[0] != 2 || out[1] != -7) fail("shape with cap 1");
+        if (rt_torch_torchtensor_shape(a, NULL, 0) != 2) fail("shape with NULL, 0");
+        no_error("shape");
+        ok("shape with cap 1 writes one size and returns ndim 2; NULL with cap 0 returns ndim");
+    }
+
+    r = made(rt_torch_torchtensor_cpu(a), "cpu");
+    check_floats(r, a_data, 6, "cpu() of a CPU tensor");
+    release(r);
+    r = made(rt_torch_torchtensor_to_device(a, RT_TORCH_DEVICE_CPU, false), "to_device -1");
+    check_floats(r, a_data, 6, "to_device(-1)");
+    release(r);
+
+    TorchStream *stream = rt_torch_stream_create(RT_TORCH_DEVICE_CPU);
+    if (stream == NULL) fail("stream_create(-1)");
+    no_error("stream_create");
+    if (!rt_torch_torchstream_query(stream)) fail("a CPU stream is not complete");
+    rt_torch_torchstream_sync(stream);
+    no_error("sync");
+    r = made(rt_torch_torchtensor_to_stream(a, RT_TORCH_DEVICE_CPU, stream), "to_stream on a CPU stream");
+    check_floats(r, a_data, 6, "to_stream(-1) on a CPU stream; query true, sync ok");
+    release(r);
+
+    if (gpus > 0) {
+        r = made(rt_torch_torchtensor_cuda(a, 0), "cuda(0)");
+        if (!rt_torch_torchtensor_is_cuda(r) || rt_torch_torchtensor_device(r) != 0) fail("cuda(0) is not on cuda:0");
+        check_floats(r, a_data, 6, "a round trip through cuda:0 keeps the values");
+        release(r);
+    }
+
+    /* ---- every error path ---- */
+    const int64_t d45[] = {4, 5}, bad_dims[] = {2, -3}, huge[] = {(int64_t)1 << 40};
+    int64_t sixty_five[65];
+    for (int i = 0; i < 65; i++) sixty_five[i] = 1;
+    float small[5];
+
+    if (rt_torch_torchtensor_relu(NULL) != NULL) fail("relu(NULL) did not fail");
+    expect_error("rt_torch_torchtensor_relu", "the tensor handle is NULL", RT_TORCH_ERROR_HANDLE, "relu(NULL)");
+    if (rt_torch_torchtensor_ndim(NULL) != -1) fail("ndim(NULL) did not return -1");
+    expect_error("rt_torch_torchtensor_ndim", "the tensor handle is NULL", RT_TORCH_ERROR_HANDLE, "ndim(NULL) is -1");
+
+    TorchTensor *gone = made(rt_torch_tensor_ones(d23, 2), "a tensor to free");
+    char freed_words[64];
+    snprintf(freed_words, sizeof freed_words, "tensor handle %#llx was already freed", (unsigned long long)(uintptr_t)gone);
+    rt_torch_torchtensor_free(gone);
+    no_error("first free");
+    if (rt_torch_torchtensor_numel(gone) != -1) fail("numel of a freed handle did not return -1");
+    expect_error("rt_torch_torchtensor_numel", freed_words, RT_TORCH_ERROR_HANDLE, "numel(freed)");
+    if (rt_torch_torchtensor_add(a, gone) != NULL) fail("add with a freed handle did not fail");
+    expect_error("rt_torch_torchtensor_add", "was already freed", RT_TORCH_ERROR_HANDLE, "add(a, freed)");
+    rt_torch_torchtensor_free(gone);
+    expect_error("rt_torch_torchtensor_free", freed_words, RT_TORCH_ERROR_HANDLE, "double free");
+    rt_torch_torchtensor_free(NULL);
+    no_error("free(NULL)");
+    ok("free(NULL) is a no-op without an error");
+
+    TorchTensor *made_up = (TorchTensor *)(uintptr_t)0xdeadbeef;
+    if (rt_torch_torchtensor_numel(made_up) != -1) fail("numel(0xdeadbeef) did not fail");
+    expect_error("rt_torch_torchtensor_numel", "0xdeadbeef is not a tensor handle returned by simple_torch", RT_TORCH_ERROR_HANDLE, "numel(0xdeadbeef)");
+    rt_torch_torchtensor_free(made_up);
+    expect_error("rt_torch_torchtensor_free", "0xdeadbeef is not a tensor handle", RT_TORCH_ERROR_HANDLE, "free(0xdeadbeef)");
+
+    if (rt_torch_torchtensor_relu((const TorchTensor *)(void *)stream) != NULL) fail("relu(stream) did not fail");
+    expect_error("rt_torch_torchtensor_relu", "is a stream handle, not a tensor handle", RT_TORCH_ERROR_HANDLE, "relu(a stream)");
+    rt_torch_torchtensor_free((TorchTensor *)(void *)stream);
+    expect_error("rt_torch_torchtensor_free", "is a stream handle, not a tensor handle", RT_TORCH_ERROR_HANDLE, "tensor free(a stream)");
+    rt_torch_torchstream_sync((TorchStream *)(void *)a);
+    expect_error("rt_torch_torchstream_sync", "is a tensor handle, not a stream handle", RT_TORCH_ERROR_HANDLE, "sync(a tensor)");
+    if (rt_torch_torchstream_query((TorchStream *)(void *)a)) fail("query(a tensor) returned true");
+    expect_error("rt_torch_torchstream_query", "is a tensor handle, not a stream handle", RT_TORCH_ERROR_HANDLE, "query(a tensor) is false");
+    if (rt_torch_torchtensor_to_stream(a, RT_TORCH_DEVICE_CPU, (TorchStream *)(void *)a) != NULL) fail("to_stream(a, -1, a tensor)");
+    expect_error("rt_torch_torchtensor_to_stream", "is a tensor handle, not a stream handle", RT_TORCH_ERROR_HANDLE, "to_stream(t, -1, a tensor)");
+    rt_torch_torchstream_free((TorchStream *)(void *)a);
+    expect_error("rt_torch_torchstream_free", "is a tensor handle, not a stream handle", RT_TORCH_ERROR_HANDLE, "stream free(a tensor)");
+    check_floats(a, a_data, 6, "the tensor survives being passed as a stream");
+    if (!rt_torch_torchstream_query(stream)) fail("the stream did not survive being passed as a tensor");
+    ok("the stream survives being passed as a tensor");
+
+    TorchTensor *z45 = made(rt_torch_tensor_zeros(d45, 2), "zeros [4, 5]");
+    if (rt_torch_torchtensor_matmul(a, z45) != NULL) fail("matmul [2,3]x[4,5] did not fail");
+    expect_error("rt_torch_torchtensor_matmul", "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)", RT_TORCH_ERROR_ARGUMENT, "matmul [2, 3] x [4, 5]");
+    if (rt_torch_torchtensor_add(a, s) != NULL) fail("add [2,3] + [4] did not fail");
+    expect_error("rt_torch_torchtensor_add", "float32[2, 3] on cpu with float32[4] on cpu", RT_TORCH_ERROR_ARGUMENT, "add [2, 3] + [4]");
+    if (rt_torch_torchtensor_softmax(a, 5) != NULL) fail("softmax dim 5 did not fail");
+    expect_error("rt_torch_torchtensor_softmax", "Dimension out of range", RT_TORCH_ERROR_ARGUMENT, "softmax over dim 5 of [2, 3]");
+
+    if (rt_torch_tensor_zeros(bad_dims, 2) != NULL) fail("zeros [2, -3] did not fail");
+    expect_error("rt_torch_tensor_zeros", "negative dimension in shape [2, -3]", RT_TORCH_ERROR_ARGUMENT, "zeros [2, -3]");
+    if (rt_torch_tensor_ones(sixty_five, 65) != NULL) fail("ndim 65 did not fail");
+    expect_error("rt_torch_tensor_ones", "ndim must be between 0 and 64, got 65", RT_TORCH_ERROR_ARGUMENT, "ones with ndim 65");
+    if (rt_torch_tensor_ones(d23, -1) != NULL) fail("ndim -1 did not fail");
+    expect_error("rt_torch_tensor_ones", "got -1", RT_TORCH_ERROR_ARGUMENT, "ones with ndim -1");
+    if (rt_torch_tensor_randn(NULL, 2) != NULL) fail("NULL dims with ndim 2 did not fail");
+    expect_error("rt_torch_tensor_randn", "dims is NULL but ndim is 2", RT_TORCH_ERROR_ARGUMENT, "randn(NULL, 2)");
+    if (rt_torch_tensor_from_data(NULL, d23, 2, RT_TORCH_DTYPE_FLOAT32) != NULL) fail("from_data(NULL) for [2, 3] did not fail");
+    expect_error("rt_torch_tensor_from_data", "data is NULL", RT_TORCH_ERROR_ARGUMENT, "from_data(NULL, [2, 3])");
+    if (rt_torch_tensor_zeros_opts(d23, 2, 8, RT_TORCH_DEVICE_CPU) != NULL) fail("dtype 8 did not fail");
+    expect_error("rt_torch_tensor_zeros_opts", "unknown dtype code 8", RT_TORCH_ERROR_ARGUMENT, "zeros_opts dtype 8");
+    if (rt_torch_tensor_from_data(a_data, d23, 2, 100) != NULL) fail("dtype 100 did not fail");
+    expect_error("rt_torch_tensor_from_data", "unknown dtype code 100", RT_TORCH_ERROR_ARGUMENT, "from_data dtype 100");
+    if (rt_torch_tensor_zeros_opts(d23, 2, RT_TORCH_DTYPE_FLOAT32, -2) != NULL) fail("device -2 did not fail");
+    expect_error("rt_torch_tensor_zeros_opts", "invalid device code -2", RT_TORCH_ERROR_ARGUMENT, "zeros_opts device -2");
+    if (rt_torch_torchtensor_to_device(a, -100, false) != NULL) fail("device -100 did not fail");
+    expect_error("rt_torch_torchtensor_to_device", "invalid device code -100", RT_TORCH_ERROR_ARGUMENT, "to_device -100");
+    if (rt_torch_torchtensor_cuda(a, -1) != NULL) fail("cuda(-1) did not fail");
+    expect_error("rt_torch_torchtensor_cuda", "invalid CUDA device index -1", RT_TORCH_ERROR_ARGUMENT, "cuda(-1)");
+
+    const char *no_such_gpu = gpus == 0 ? "CUDA is not available" : "CUDA device(s)";
+    if (rt_torch_torchtensor_cuda(a, gpus) != NULL) fail("cuda(%d) did not fail", (int)gpus);
+    expect_error("rt_torch_torchtensor_cuda", no_such_gpu, RT_TORCH_ERROR_DEVICE, "cuda(one past the last GPU)");
+    if (rt_torch_tensor_ones_opts(d23, 2, RT_TORCH_DTYPE_FLOAT32, gpus) != NULL) fail("ones_opts on a missing GPU did not fail");
+    expect_error("rt_torch_tensor_ones_opts", no_such_gpu, RT_TORCH_ERROR_DEVICE, "ones_opts on a missing GPU");
+    if (rt_torch_stream_create(gpus) != NULL) fail("stream_create on a missing GPU did not fail");
+    expect_error("rt_torch_stream_create", no_such_gpu, RT_TORCH_ERROR_DEVICE, "stream_create on a missing GPU");
+    if (rt_torch_stream_create(-2) != NULL) fail("stream_create(-2) did not fail");
+    expect_error("rt_torch_stream_create", "-2", RT_TORCH_ERROR_ARGUMENT, "stream_create(-2)");
+
+    if (rt_torch_torchtensor_copy_to(a, small, sizeof small - 1) != -1) fail("copy_to with 19 bytes did not fail");
+    expect_error("rt_torch_torchtensor_copy_to", "buffer of 19 bytes is too small for float32[2, 3] on cpu (24 bytes)", RT_TORCH_ERROR_ARGUMENT, "copy_to 19 of 24 bytes");
+    if (rt_torch_torchtensor_copy_to(a, NULL, 24) != -1) fail("copy_to NULL did not fail");
+    expect_error("rt_torch_torchtensor_copy_to", "out is NULL", RT_TORCH_ERROR_ARGUMENT, "copy_to into NULL");
+    if (rt_torch_torchtensor_shape(a, NULL, 2) != -1) fail("shape(NULL, 2) did not fail");
+    expect_error("rt_torch_torchtensor_shape", "out is NULL", RT_TORCH_ERROR_ARGUMENT, "shape into NULL with cap 2");
+    if (rt_torch_torchtensor_shape(a, (int64_t *)small, -1) != -1) fail("shape cap -1 did not fail");
+    expect_error("rt_torch_torchtensor_shape", "cap must be >= 0", RT_TORCH_ERROR_ARGUMENT, "shape with cap -1");
+
+    if (rt_torch_tensor_zeros(huge, 1) != NULL) fail("zeros [2**40] did not fail");
+    expect_error("rt_torch_tensor_zeros", "can't allocate memory", RT_TORCH_ERROR_OUT_OF_MEMORY, "zeros [2**40] (4 TiB)");
+
+    if (rt_torch_torchtensor_relu(NULL) != NULL) fail("relu(NULL)");
+    rt_torch_clear_error();
+    if (rt_torch_last_error() != NULL || rt_torch_last_error_kind() != RT_TORCH_ERROR_NONE) fail("clear_error left an error");
+    ok("clear_error empties the slot");
+
+    /* ---- everything freed ---- */
+    rt_torch_torchstream_free(stream);
+    no_error("stream free");
+    rt_torch_torchstream_free(stream);
+    expect_error("rt_torch_torchstream_free", "was already freed", RT_TORCH_ERROR_HANDLE, "double stream free");
+    rt_torch_torchstream_free(NULL);
+    no_error("stream free(NULL)");
+    release(zeros);
+    release(ones);
+    release(a);
+    release(b);
+    release(two);
+    release(s);
+    release(z45);
+    int64_t live = rt_torch_live_handles();
+    if (live != live_at_start) fail("live handles went from %lld to %lld", (long long)live_at_start, (long long)live);
+    ok("every handle freed: live handles back to where they started");
+    return printf("all %d checks passed\n", checks) < 0;
+}
