@@ -102,6 +102,7 @@ def test_from_list_with_dtype():
 
 def test_dtype_names():
     assert st.DType.from_any("f32") is st.DType.float32
+    assert str(st.DType.float32) == "float32"
     assert st.DType.from_any(np.dtype("int16")) is st.DType.int16
     assert st.DType.from_any(np.float64) is st.DType.float64
     assert st.DType.from_any(float) is st.DType.float64

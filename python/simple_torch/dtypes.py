@@ -28,6 +28,9 @@ class DType(IntEnum):
     bool = 11
     bfloat16 = 15
 
+    def __str__(self) -> str:
+        return self.name  # not the code, which IntEnum would print
+
     @property
     def itemsize(self) -> int:
         """Bytes per element.
