@@ -18,6 +18,14 @@ fn tensor_of(values: &[f32], dims: &[i64]) -> (Tensor, *mut TorchTensor) {
     (direct, handle)
 }
 
+/// One benchmark group: the work done by calling tch directly, then through the C ABI.
+fn compare<A, B>(c: &mut Criterion, name: &str, mut tch: impl FnMut() -> A, mut rt_torch: impl FnMut() -> B) {
+    let mut group = c.benchmark_group(name);
+    group.bench_function("tch", |bench| bench.iter(&mut tch));
+    group.bench_function("rt_torch", |bench| bench.iter(&mut rt_torch));
+    group.finish();
+}
+
 fn overhead(c: &mut Criterion) {
     let small = [4i64];
     let (a, ha) = tensor_of(&[1.0, -2.0, 3.0, -4.0], &small);
@@ -26,37 +34,17 @@ fn overhead(c: &mut Criterion) {
     let (m, hm) = tensor_of(&square, &[64, 64]);
 
     // The handle check alone: a property read that does no libtorch work worth measuring.
-    let mut group = c.benchmark_group("ndim (handle check)");
-    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).dim()));
-    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_ndim(black_box(ha))));
-    group.finish();
-
-    let mut group = c.benchmark_group("zeros [4] + free");
-    group.bench_function("tch", |bench| bench.iter(|| Tensor::f_zeros(black_box(small), (Kind::Float, Device::Cpu)).unwrap()));
-    group.bench_function("rt_torch", |bench| {
-        bench.iter(|| rt_torch_torchtensor_free(unsafe { rt_torch_tensor_zeros(black_box(small.as_ptr()), 1) }))
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("add [4] + free");
-    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).f_add(&b).unwrap()));
-    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_add(black_box(ha), hb))));
-    group.finish();
-
-    let mut group = c.benchmark_group("relu [4] + free");
-    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).f_relu().unwrap()));
-    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_relu(black_box(ha)))));
-    group.finish();
-
-    let mut group = c.benchmark_group("matmul 64x64 + free");
-    group.bench_function("tch", |bench| bench.iter(|| black_box(&m).f_matmul(&m).unwrap()));
-    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_matmul(black_box(hm), hm))));
-    group.finish();
-
-    let mut group = c.benchmark_group("clone [4] + free");
-    group.bench_function("tch", |bench| bench.iter(|| black_box(&a).f_detach_copy().unwrap()));
-    group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_free(rt_torch_torchtensor_clone(black_box(ha)))));
-    group.finish();
+    compare(c, "ndim (handle check)", || black_box(&a).dim(), || rt_torch_torchtensor_ndim(black_box(ha)));
+    compare(
+        c,
+        "zeros [4] + free",
+        || Tensor::f_zeros(black_box(small), (Kind::Float, Device::Cpu)).unwrap(),
+        || rt_torch_torchtensor_free(unsafe { rt_torch_tensor_zeros(black_box(small.as_ptr()), 1) }),
+    );
+    compare(c, "add [4] + free", || black_box(&a).f_add(&b).unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_add(black_box(ha), hb)));
+    compare(c, "relu [4] + free", || black_box(&a).f_relu().unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_relu(black_box(ha))));
+    compare(c, "matmul 64x64 + free", || black_box(&m).f_matmul(&m).unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_matmul(black_box(hm), hm)));
+    compare(c, "clone [4] + free", || black_box(&a).f_detach_copy().unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_clone(black_box(ha))));
 
     // A rejected handle: what misuse costs (no libtorch call at all).
     let mut group = c.benchmark_group("rejected NULL handle");
@@ -64,16 +52,16 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 
     if rt_torch_cuda_device_count() > 0 {
-        let mut group = c.benchmark_group("cuda(0) + cpu() [4]");
-        group.bench_function("tch", |bench| bench.iter(|| black_box(&a).to_device(Device::Cuda(0)).to_device(Device::Cpu)));
-        group.bench_function("rt_torch", |bench| {
-            bench.iter(|| {
+        compare(
+            c,
+            "cuda(0) + cpu() [4]",
+            || black_box(&a).to_device(Device::Cuda(0)).to_device(Device::Cpu),
+            || {
                 let on_gpu = rt_torch_torchtensor_cuda(black_box(ha), 0);
                 rt_torch_torchtensor_free(rt_torch_torchtensor_cpu(on_gpu));
                 rt_torch_torchtensor_free(on_gpu);
-            })
-        });
-        group.finish();
+            },
+        );
     }
 
     for handle in [ha, hb, hm] {

@@ -23,7 +23,7 @@ fn main() {
     }
     println!("cargo:rustc-link-arg=-ltorch");
 
-    // The installed wheel puts us at site-packages/simple_torch/_lib/libsimple_torch.so, beside
+    // The installed wheel puts us at site-packages/simple_torch/simple_torch/libsimple_torch.so, beside
     // site-packages/torch/lib: a C program linking the installed .so finds libtorch by itself.
     println!("cargo:rustc-link-arg-cdylib=-Wl,-rpath,$ORIGIN/../../torch/lib");
     // Rust test and bench binaries run from the build tree: point them at the build's libtorch.

@@ -57,15 +57,20 @@ impl Error {
 
     /// An error from libtorch, with `context` (what was being done, to what) before its text.
     pub fn libtorch(context: impl std::fmt::Display, error: &tch::TchError) -> Self {
-        let text = libtorch_text(error);
-        let kind = if is_out_of_memory(&text) { RT_TORCH_ERROR_OUT_OF_MEMORY } else { RT_TORCH_ERROR_ARGUMENT };
-        Error { kind, message: format!("{context}: {text}") }
+        let Error { kind, message } = Error::from(error);
+        Error { kind, message: format!("{context}: {message}") }
     }
 }
 
 impl From<tch::TchError> for Error {
     fn from(error: tch::TchError) -> Self {
-        let text = libtorch_text(&error);
+        Error::from(&error)
+    }
+}
+
+impl From<&tch::TchError> for Error {
+    fn from(error: &tch::TchError) -> Self {
+        let text = libtorch_text(error);
         let kind = if is_out_of_memory(&text) { RT_TORCH_ERROR_OUT_OF_MEMORY } else { RT_TORCH_ERROR_ARGUMENT };
         Error { kind, message: text }
     }
@@ -78,11 +83,15 @@ fn is_out_of_memory(text: &str) -> bool {
 
 /// libtorch's own message without the C++ stack trace it appends ("Exception raised from ...",
 /// "frame #0: ...").
-pub fn libtorch_text(error: &tch::TchError) -> String {
-    let text = match error {
-        tch::TchError::Torch(text) => text.clone(),
-        other => other.to_string(),
-    };
+fn libtorch_text(error: &tch::TchError) -> String {
+    match error {
+        tch::TchError::Torch(text) => without_cpp_trace(text),
+        other => without_cpp_trace(&other.to_string()),
+    }
+}
+
+/// A C++ exception's text without the stack trace libtorch appends to it.
+pub fn without_cpp_trace(text: &str) -> String {
     let text = text.split(" frame #0:").next().unwrap_or_default();
     let kept: Vec<&str> = text
         .lines()

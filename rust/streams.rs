@@ -2,8 +2,10 @@
 //! a CPU stream, like `torch.cpu.Stream`, so device-agnostic code runs unchanged on the CPU:
 //! work on it is done as soon as it is issued.
 
-use crate::codes::{self, device_name, RT_TORCH_DEVICE_CPU};
-use crate::error::{Error, Result};
+use tch::Device;
+
+use crate::codes::{self, device_name};
+use crate::error::{without_cpp_trace, Error, Result};
 
 pub enum Stream {
     Cpu,
@@ -14,21 +16,21 @@ impl Stream {
     /// A new stream on the device with ABI code `device` (-1 the CPU).
     pub fn new(device: i32) -> Result<Stream> {
         match codes::device_from_code(device)? {
-            tch::Device::Cpu => Ok(Stream::Cpu),
+            Device::Cpu => Ok(Stream::Cpu),
             _ => cuda::new(device).map(Stream::Cuda),
         }
     }
 
-    /// The ABI code of the stream's device.
-    pub fn device_code(&self) -> i32 {
+    /// The device the stream belongs to.
+    pub fn device(&self) -> Device {
         match self {
-            Stream::Cpu => RT_TORCH_DEVICE_CPU,
-            Stream::Cuda(stream) => stream.device_index,
+            Stream::Cpu => Device::Cpu,
+            Stream::Cuda(stream) => Device::Cuda(stream.device_index as usize),
         }
     }
 
     pub fn describe(&self) -> String {
-        format!("a stream on {}", device_name(codes::device_from_code(self.device_code()).unwrap_or(tch::Device::Cpu)))
+        format!("a stream on {}", device_name(self.device()))
     }
 
     /// Waits until all work queued on the stream is done.
@@ -64,8 +66,7 @@ impl Stream {
 
 #[cfg_attr(not(simple_torch_cuda), allow(dead_code))]
 fn shim_error(what: &str, text: &str) -> Error {
-    let text = text.split("Exception raised from").next().unwrap_or_default().trim();
-    Error::device(format!("{what}: {text}"))
+    Error::device(format!("{what}: {}", without_cpp_trace(text)))
 }
 
 #[cfg(simple_torch_cuda)]

@@ -2,19 +2,23 @@
 
 use std::ptr::null_mut;
 
-use tch::Device;
+use tch::{Device, Tensor};
 
 use crate::codes::{self, describe, device_code, device_name};
 use crate::error::{guard, Error, Result};
 use crate::handles::{register_tensor, tensor, SharedTensor, TorchTensor};
 
-/// A handle to the tensor on `device`: a copy, or the same storage if it is already there.
-fn move_to(tensor: &SharedTensor, device: Device, non_blocking: bool) -> Result<*mut TorchTensor> {
+/// The tensor on `device`: a copy, or the same storage if it is already there.
+pub(crate) fn moved(tensor: &SharedTensor, device: Device, non_blocking: bool) -> Result<Tensor> {
     let kind = tensor.0.f_kind()?;
-    let moved = tensor.0.f_to_device_(device, kind, non_blocking, false).map_err(|e| {
+    tensor.0.f_to_device_(device, kind, non_blocking, false).map_err(|e| {
         Error::libtorch(format_args!("cannot move {} to {}", describe(&tensor.0), device_name(device)), &e)
-    })?;
-    Ok(register_tensor(moved))
+    })
+}
+
+/// A handle to the tensor on `device`.
+fn move_to(tensor: &SharedTensor, device: Device, non_blocking: bool) -> Result<*mut TorchTensor> {
+    Ok(register_tensor(moved(tensor, device, non_blocking)?))
 }
 
 /// The tensor on `cuda:device_id`. NULL on error, e.g. without CUDA or with fewer GPUs.

@@ -4,6 +4,7 @@ use std::ptr::null_mut;
 
 use tch::Device;
 
+use crate::abi::devices::moved;
 use crate::codes::{self, describe, device_name};
 use crate::error::{guard, Error};
 use crate::handles::{self, register_stream, register_tensor, TorchStream, TorchTensor};
@@ -43,7 +44,7 @@ pub extern "C" fn rt_torch_torchtensor_to_stream(h: *const TorchTensor, device_i
             (Device::Cpu, source) => source,
             (destination, _) => destination,
         };
-        if codes::device_code(copy_device)? != stream.device_code() {
+        if copy_device != stream.device() {
             return Err(Error::argument(format!(
                 "cannot copy {} to {} on {}: the stream must be on {}",
                 describe(&tensor.0),
@@ -52,12 +53,7 @@ pub extern "C" fn rt_torch_torchtensor_to_stream(h: *const TorchTensor, device_i
                 device_name(copy_device)
             )));
         }
-        let kind = tensor.0.f_kind()?;
-        let copy = stream.run(|| {
-            tensor.0.f_to_device_(destination, kind, true, false).map_err(|e| {
-                Error::libtorch(format_args!("cannot move {} to {}", describe(&tensor.0), device_name(destination)), &e)
-            })
-        })?;
+        let copy = stream.run(|| moved(&tensor, destination, true))?;
         Ok(register_tensor(copy))
     })
 }
