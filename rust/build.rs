@@ -47,16 +47,18 @@ fn libtorch_version(libtorch_lib: &str) -> String {
 /// Where the header goes: inside the Python package, so the wheel ships it.
 const HEADER: &str = "python/simple_torch/include/simple_torch.h";
 
-/// Items of rust/shim.cpp that Rust declares; the header must not offer them to C callers.
-const SHIM_ITEMS: [&str; 7] = [
-    "CudaStream",
-    "simple_torch_quiet_cpp_backtraces",
-    "simple_torch_cuda_stream_new",
-    "simple_torch_cuda_stream_synchronize",
-    "simple_torch_cuda_stream_query",
-    "simple_torch_cuda_current_stream",
-    "simple_torch_cuda_set_current_stream",
-];
+/// The functions that rust/shim.cpp defines (and Rust declares), plus the stream struct it
+/// passes: internal, so the header must not offer them to C callers.
+fn shim_items() -> Vec<String> {
+    let shim = std::fs::read_to_string("rust/shim.cpp").expect("rust/shim.cpp is readable");
+    let definitions = shim.lines().filter(|line| !line.starts_with(char::is_whitespace));
+    let mut items: Vec<String> = definitions
+        .filter_map(|line| line.split_whitespace().find(|word| word.starts_with("simple_torch_")))
+        .filter_map(|word| word.split('(').next().map(str::to_owned))
+        .collect();
+    items.push("CudaStream".into());
+    items
+}
 
 /// Regenerates the C header from the exported functions and their doc comments.
 fn write_header() {
@@ -77,7 +79,7 @@ fn write_header() {
         usize_is_size_t: true,
         // The C++ shim's functions are internal: declared in Rust, never exported by the .so.
         export: cbindgen::ExportConfig {
-            exclude: SHIM_ITEMS.iter().map(|name| name.to_string()).collect(),
+            exclude: shim_items(),
             ..Default::default()
         },
         ..Default::default()

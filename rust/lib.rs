@@ -7,12 +7,15 @@
 
 pub mod abi;
 mod codes;
+mod dlpack;
 mod error;
 pub mod handles;
+mod shim;
 mod streams;
 
 pub use abi::creation::*;
 pub use abi::devices::*;
+pub use abi::dlpack::*;
 pub use abi::library::*;
 pub use abi::memory::*;
 pub use abi::methods::*;

@@ -1,16 +1,43 @@
-// The few libtorch calls that tch does not wrap, for rust/streams.rs and rust/error.rs.
+// The few libtorch calls that tch does not wrap, for rust/error.rs, rust/dlpack.rs and rust/streams.rs.
 //
-// CUDA streams (c10::cuda, compiled only when libtorch has CUDA): a stream crosses into Rust as c10's packed form (StreamData3: id, device index, device
-// type), so no C++ object is owned across the boundary. Streams come from c10's per-device
-// pool, which owns them for the life of the process. Every function catches C++ exceptions
-// and returns -1 with the message in `error`: nothing may unwind into Rust.
+// Every function catches C++ exceptions and returns -1 with the message in `error`: nothing may
+// unwind into Rust.
+//
+// DLPack: libtorch's own conversions (at::toDLPack, at::fromDLPack), which already get the
+// lifetime rules right; exported tensors are counted so that tests can prove each is deleted once.
+//
+// CUDA streams (c10::cuda, compiled only when libtorch has CUDA): a stream crosses into Rust as
+// c10's packed form (StreamData3: id, device index, device type), so no C++ object is owned
+// across the boundary. Streams come from c10's per-device pool, which owns them for the life of
+// the process.
 
+#include <ATen/DLConvertor.h>
 #include <c10/util/Logging.h>
 
+#include <dlfcn.h>
+
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
+
+namespace {
+
+template <class Body>
+int guarded(char* error, size_t error_len, Body body) {
+  try {
+    body();
+    return 0;
+  } catch (const std::exception& e) {
+    std::snprintf(error, error_len, "%s", e.what());
+  } catch (...) {
+    std::snprintf(error, error_len, "unknown C++ exception");
+  }
+  return -1;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -23,8 +50,152 @@ void simple_torch_quiet_cpp_backtraces(void) {
 
 }  // extern "C"
 
+// ---- DLPack ------------------------------------------------------------------------------------
+
+namespace {
+
+std::atomic<int64_t> live_exports{0};
+
+// libtorch's DLPack tensor behind one of ours whose deleter also counts. `Managed` is
+// DLManagedTensor or DLManagedTensorVersioned: both have manager_ctx and deleter.
+template <class Managed>
+struct Counted {
+  Managed outer;
+  Managed* inner;
+
+  static void deleter(Managed* self) {
+    auto* counted = static_cast<Counted*>(self->manager_ctx);
+    if (counted->inner->deleter) {
+      counted->inner->deleter(counted->inner);
+    }
+    delete counted;
+    live_exports.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  static Managed* wrap(Managed* inner) {
+    Counted* counted;
+    try {
+      counted = new Counted{*inner, inner};
+    } catch (...) {
+      inner->deleter(inner);
+      throw;
+    }
+    counted->outer.manager_ctx = counted;
+    counted->outer.deleter = &Counted::deleter;
+    live_exports.fetch_add(1, std::memory_order_relaxed);
+    return &counted->outer;
+  }
+};
+
+// libtorch refuses a nonzero byte_offset; the same elements start at data + byte_offset.
+void fold_byte_offset(DLTensor& tensor) {
+  if (tensor.byte_offset != 0) {
+    tensor.data = static_cast<char*>(tensor.data) + tensor.byte_offset;
+    tensor.byte_offset = 0;
+  }
+}
+
+template <class Managed>
+void delete_managed(void* managed) {
+  auto* tensor = static_cast<Managed*>(managed);
+  if (tensor->deleter) {
+    tensor->deleter(tensor);
+  }
+}
+
+// CPython's capsule API, looked up in the running interpreter: the library never links
+// libpython, so C programs load it as before; only a Python host ever calls the destructor.
+typedef struct _object PyObject;
+struct PythonCapsuleApi {
+  int (*is_valid)(PyObject*, const char*);
+  void* (*get_pointer)(PyObject*, const char*);
+  void (*fetch)(PyObject**, PyObject**, PyObject**);
+  void (*restore)(PyObject*, PyObject*, PyObject*);
+
+  static PythonCapsuleApi find() {
+    return {
+        reinterpret_cast<int (*)(PyObject*, const char*)>(dlsym(RTLD_DEFAULT, "PyCapsule_IsValid")),
+        reinterpret_cast<void* (*)(PyObject*, const char*)>(dlsym(RTLD_DEFAULT, "PyCapsule_GetPointer")),
+        reinterpret_cast<void (*)(PyObject**, PyObject**, PyObject**)>(dlsym(RTLD_DEFAULT, "PyErr_Fetch")),
+        reinterpret_cast<void (*)(PyObject*, PyObject*, PyObject*)>(dlsym(RTLD_DEFAULT, "PyErr_Restore")),
+    };
+  }
+
+  bool found() const { return is_valid && get_pointer && fetch && restore; }
+};
+
+}  // namespace
+
+extern "C" {
+
+int simple_torch_to_dlpack(const void* tensor, int versioned, void** out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    const auto& source = *static_cast<const at::Tensor*>(tensor);
+    *out = versioned ? static_cast<void*>(Counted<DLManagedTensorVersioned>::wrap(at::toDLPackVersioned(source)))
+                     : static_cast<void*>(Counted<DLManagedTensor>::wrap(at::toDLPack(source)));
+  });
+}
+
+// On success *out is a new at::Tensor that owns `managed` (libtorch calls its deleter when the
+// last tensor using the memory goes); on failure the caller still owns `managed`.
+int simple_torch_from_dlpack(void* managed, int versioned, void** out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    at::Tensor tensor;
+    if (versioned) {
+      auto* source = static_cast<DLManagedTensorVersioned*>(managed);
+      TORCH_CHECK(source->version.major == DLPACK_MAJOR_VERSION, "DLPack version ", source->version.major, ".",
+                  source->version.minor, " is not supported (this libtorch reads ", DLPACK_MAJOR_VERSION, ".x)");
+      fold_byte_offset(source->dl_tensor);
+      tensor = at::fromDLPackVersioned(source);
+    } else {
+      auto* source = static_cast<DLManagedTensor*>(managed);
+      fold_byte_offset(source->dl_tensor);
+      tensor = at::fromDLPack(source);
+    }
+    *out = new at::Tensor(std::move(tensor));
+  });
+}
+
+// The c10 ScalarType of a DLPack tensor's elements, so that the caller can refuse a dtype before
+// it takes ownership.
+int simple_torch_dlpack_scalar_type(const void* managed, int versioned, int32_t* out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    const DLTensor& tensor = versioned ? static_cast<const DLManagedTensorVersioned*>(managed)->dl_tensor
+                                       : static_cast<const DLManagedTensor*>(managed)->dl_tensor;
+    *out = static_cast<int32_t>(at::toScalarType(tensor.dtype));
+  });
+}
+
+int64_t simple_torch_dlpack_live_exports(void) { return live_exports.load(std::memory_order_relaxed); }
+
+// The destructor of a capsule that was never consumed: the DLPack protocol renames a consumed
+// capsule ("used_dltensor"), and then the consumer owns the tensor. Keeps any pending Python
+// exception (a capsule may die while one propagates) and never touches the error slot.
+void simple_torch_dlpack_capsule_destructor(PyObject* capsule) {
+  static const PythonCapsuleApi api = PythonCapsuleApi::find();
+  if (!api.found()) {
+    return;
+  }
+  PyObject *type, *value, *traceback;
+  api.fetch(&type, &value, &traceback);
+  try {
+    if (api.is_valid(capsule, "dltensor_versioned")) {
+      delete_managed<DLManagedTensorVersioned>(api.get_pointer(capsule, "dltensor_versioned"));
+    } else if (api.is_valid(capsule, "dltensor")) {
+      delete_managed<DLManagedTensor>(api.get_pointer(capsule, "dltensor"));
+    }
+  } catch (...) {
+    // A deleter that throws: nothing can be reported from a destructor.
+  }
+  api.restore(type, value, traceback);
+}
+
+}  // extern "C"
+
 #ifdef SIMPLE_TORCH_CUDA
 
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 extern "C" {
@@ -49,19 +220,6 @@ SimpleTorchCudaStream pack(const c10::cuda::CUDAStream& stream) {
   return {data.stream_id, data.device_index, static_cast<int32_t>(data.device_type)};
 }
 
-template <class Body>
-int guarded(char* error, size_t error_len, Body body) {
-  try {
-    body();
-    return 0;
-  } catch (const std::exception& e) {
-    std::snprintf(error, error_len, "%s", e.what());
-  } catch (...) {
-    std::snprintf(error, error_len, "unknown C++ exception");
-  }
-  return -1;
-}
-
 }  // namespace
 
 extern "C" {
@@ -83,6 +241,14 @@ int simple_torch_cuda_stream_query(const SimpleTorchCudaStream* stream, int32_t*
 int simple_torch_cuda_current_stream(int32_t device, SimpleTorchCudaStream* out, char* error, size_t error_len) {
   return guarded(error, error_len, [&] {
     *out = pack(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)));
+  });
+}
+
+// Waits for all work queued on any stream of the device, as torch.cuda.synchronize(device) does.
+int simple_torch_cuda_device_synchronize(int32_t device, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    c10::cuda::CUDAGuard on_device(static_cast<c10::DeviceIndex>(device));
+    c10::cuda::device_synchronize();
   });
 }
 

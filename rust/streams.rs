@@ -64,6 +64,14 @@ impl Stream {
     }
 }
 
+/// Waits for all work queued on the device with ABI code `device`; nothing to wait for on the CPU.
+pub fn synchronize_device(device: i32) -> Result<()> {
+    match codes::device_from_code(device)? {
+        Device::Cpu => Ok(()),
+        _ => cuda::device_synchronize(device),
+    }
+}
+
 #[cfg_attr(not(simple_torch_cuda), allow(dead_code))]
 fn shim_error(what: &str, text: &str) -> Error {
     Error::device(format!("{what}: {}", without_cpp_trace(text)))
@@ -71,7 +79,7 @@ fn shim_error(what: &str, text: &str) -> Error {
 
 #[cfg(simple_torch_cuda)]
 mod cuda {
-    use std::ffi::{c_char, c_int, CStr};
+    use std::ffi::{c_char, c_int};
 
     use super::shim_error;
     use crate::error::Result;
@@ -91,16 +99,12 @@ mod cuda {
         fn simple_torch_cuda_stream_query(stream: *const CudaStream, done: *mut i32, error: *mut c_char, len: usize) -> c_int;
         fn simple_torch_cuda_current_stream(device: i32, out: *mut CudaStream, error: *mut c_char, len: usize) -> c_int;
         fn simple_torch_cuda_set_current_stream(stream: *const CudaStream, error: *mut c_char, len: usize) -> c_int;
+        fn simple_torch_cuda_device_synchronize(device: i32, error: *mut c_char, len: usize) -> c_int;
     }
 
-    /// Calls a shim function with an error buffer, turning its -1 into an Error.
+    /// Calls a shim function, turning its C++ exception into an Error.
     fn call(what: &str, f: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
-        let mut error = [0 as c_char; 1024];
-        if f(error.as_mut_ptr(), error.len()) == 0 {
-            return Ok(());
-        }
-        let text = unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy();
-        Err(shim_error(what, &text))
+        crate::shim::call(f).map_err(|text| shim_error(what, &text))
     }
 
     const EMPTY: CudaStream = CudaStream { id: 0, device_index: 0, device_type: 0 };
@@ -129,6 +133,10 @@ mod cuda {
 
     pub fn set_current(stream: &CudaStream) -> Result<()> {
         call("cannot make the CUDA stream current", |e, n| unsafe { simple_torch_cuda_set_current_stream(stream, e, n) })
+    }
+
+    pub fn device_synchronize(device: i32) -> Result<()> {
+        call("cannot synchronize the CUDA device", |e, n| unsafe { simple_torch_cuda_device_synchronize(device, e, n) })
     }
 }
 
@@ -163,6 +171,10 @@ mod cuda {
     }
 
     pub fn set_current(_stream: &CudaStream) -> Result<()> {
+        unsupported()
+    }
+
+    pub fn device_synchronize(_device: i32) -> Result<()> {
         unsupported()
     }
 }

@@ -308,3 +308,50 @@ fn many_threads_share_the_registry() {
     rt_torch_torchtensor_free(mismatched as *mut TorchTensor);
     assert_eq!(rt_torch_live_handles(), start);
 }
+
+#[test]
+fn dlpack_round_trips_share_memory_and_delete_once() {
+    let _serial = serial();
+    let exports = rt_torch_dlpack_live_exports();
+    let source = from_f32(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    for versioned in [false, true] {
+        let managed = rt_torch_torchtensor_to_dlpack(source, versioned);
+        assert!(!managed.is_null(), "{:?}", last_error());
+        assert_eq!(rt_torch_dlpack_live_exports(), exports + 1);
+        let imported = unsafe { rt_torch_tensor_from_dlpack(managed, versioned) };
+        assert!(!imported.is_null(), "{:?}", last_error());
+        assert_eq!(rt_torch_torchtensor_data_ptr(imported), rt_torch_torchtensor_data_ptr(source));
+        // A view of the import keeps the export alive after the import's handle is gone.
+        let transposed = rt_torch_torchtensor_transpose(imported, 0, 1);
+        rt_torch_torchtensor_free(imported);
+        assert_eq!(rt_torch_dlpack_live_exports(), exports + 1);
+        let mut strides = [0i64; 2];
+        assert_eq!(unsafe { rt_torch_torchtensor_strides(transposed, strides.as_mut_ptr(), 2) }, 2);
+        assert_eq!(strides, [1, 3]);
+        assert_eq!(to_f32(transposed), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        rt_torch_torchtensor_free(transposed);
+        assert_eq!(rt_torch_dlpack_live_exports(), exports);
+    }
+    assert!(unsafe { rt_torch_tensor_from_dlpack(null_mut(), true) }.is_null());
+    expect_error("rt_torch_tensor_from_dlpack: managed is NULL");
+    rt_torch_torchtensor_free(source);
+}
+
+#[test]
+fn conversions_and_views_match_tch() {
+    let _serial = serial();
+    let h = from_f32(&[1.5, -2.0, 3.0, 4.0], &[2, 2]);
+    let theirs = Tensor::from_slice(&[1.5f32, -2.0, 3.0, 4.0]).reshape([2, 2]);
+    let as_int = rt_torch_torchtensor_to_dtype(h, RT_TORCH_DTYPE_INT64);
+    assert_eq!(rt_torch_torchtensor_dtype(as_int), RT_TORCH_DTYPE_INT64);
+    let back = rt_torch_torchtensor_to_dtype(as_int, RT_TORCH_DTYPE_FLOAT32);
+    assert_close(&to_f32(back), &tch_values(&theirs.to_kind(Kind::Int64).to_kind(Kind::Float)));
+    let flat = unsafe { rt_torch_torchtensor_reshape(h, [4i64, 1].as_ptr(), 2) };
+    assert_eq!(rt_torch_torchtensor_data_ptr(flat), rt_torch_torchtensor_data_ptr(h));
+    assert_close(&to_f32(flat), &tch_values(&theirs.reshape([4, 1])));
+    assert!(rt_torch_torchtensor_to_dtype(h, 8).is_null());
+    expect_error("unknown dtype code 8");
+    for handle in [h, as_int, back, flat] {
+        rt_torch_torchtensor_free(handle);
+    }
+}

@@ -27,7 +27,7 @@ from ctypes import c_bool, c_int32, c_int64, c_void_p
 from pathlib import Path
 
 import simple_torch
-from simple_torch import _native
+from simple_torch import _dlpack, _native
 from simple_torch._native import SIGNATURES
 
 # --- the library, raw: no errcheck, so each call returns its sentinel as is -------------------
@@ -66,6 +66,10 @@ def last_kind() -> int | None:
 
 def live() -> int:
     return DLL.rt_torch_live_handles()
+
+
+def live_exports() -> int:
+    return DLL.rt_torch_dlpack_live_exports() if "rt_torch_dlpack_live_exports" in SIGNATURES else 0
 
 
 # --- the header: parameter names and handle kinds ----------------------------------------------
@@ -123,6 +127,7 @@ class Arena:
     def __init__(self):
         self.owned: list[tuple[str, int]] = []
         self.buffers = []
+        self.dlpacks: list[tuple[int, bool]] = []  # DLPack tensors made, deleted unless consumed
 
     def keep(self, buffer):
         self.buffers.append(buffer)
@@ -149,6 +154,13 @@ class Arena:
         self.owned.append(("stream", handle))
         return handle
 
+    def dlpack(self, versioned: bool) -> int:
+        managed = DLL.rt_torch_torchtensor_to_dlpack(self.tensor(), versioned)
+        if not managed:
+            raise RuntimeError(f"cannot export a tensor as DLPack: {last_error()}")
+        self.dlpacks.append((managed, versioned))
+        return managed
+
     def make(self, kind: str) -> int:
         return self.tensor() if kind == "tensor" else self.stream()
 
@@ -162,6 +174,9 @@ class Arena:
 
     def release(self, consumed: set[int]) -> list[str]:
         problems = []
+        for managed, versioned in self.dlpacks:
+            if managed not in consumed:
+                _dlpack.delete(managed, versioned)
         for kind, handle in self.owned:
             if handle in consumed:
                 continue
@@ -327,6 +342,43 @@ def dim_values() -> list[Value]:
     return values
 
 
+def reshape_values() -> list[Value]:
+    """(dims, ndim) for reshaping the valid float32[3, 3] tensor."""
+
+    def shape(label, dims, ndim=None, expect="ok", words=()):
+        ndim = len(dims or []) if ndim is None else ndim
+
+        def make(arena: Arena):
+            return [None if dims is None else arena.keep((c_int64 * max(1, len(dims)))(*dims)), ndim]
+
+        return Value(label, make, expect, ARGUMENT, words, 2)
+
+    return [
+        shape("dims [9]", [9]),
+        shape("dims [3,-1]", [3, -1]),
+        shape("dims [1,9,1]", [1, 9, 1]),
+        shape("dims [2,3]", [2, 3], expect="error", words=("cannot reshape float32[3, 3] on cpu to [2, 3]", "invalid for input of size 9")),
+        shape("NULL dims, ndim 0", None, 0, "error", ("invalid for input of size 9",)),
+        shape("dims [-1,-1]", [-1, -1], expect="error", words=("only one dimension can be inferred",)),
+        shape("dims [-2,9]", [-2, 9], expect="error", words=("invalid shape dimension -2",)),
+        shape("dims [2**62,4]", [2**62, 4], expect="error"),
+        shape("ndim -1", [9], -1, "error", ("ndim must be between 0 and 64, got -1",)),
+        shape("ndim 65", [1] * 65, 65, "error", ("ndim must be between 0 and 64, got 65",)),
+        shape("NULL dims, ndim 2", None, 2, "error", ("dims is NULL",)),
+    ]
+
+
+def dlpack_values() -> list[Value]:
+    """(managed, versioned): DLPack tensors of each kind, and NULL. A pointer that is not a
+    DLPack tensor of the kind `versioned` names cannot be detected: it is not tried."""
+    values = []
+    for versioned in (False, True):
+        kind = "versioned" if versioned else "legacy"
+        values.append(Value(f"DLPack {kind}", lambda a, v=versioned: [a.dlpack(v), v], width=2))
+        values.append(Value(f"NULL, {kind}", lambda a, v=versioned: [None, v], "error", ARGUMENT, ("managed is NULL",), 2))
+    return values
+
+
 def generic_values(param: Param, ctype) -> list[Value]:
     """An argument this file knows nothing about: the usual edge values, any outcome allowed."""
     if ctype is c_bool:
@@ -358,14 +410,16 @@ def arguments(function: str, gpus: int) -> list[list[Value]]:
         elif param.name == "data" and after is not None and after.name == "dims":
             slots.append(dims_values(with_data=True))
         elif param.name == "dims":
-            slots.append(dims_values(with_data=False))
+            slots.append(reshape_values() if function.endswith("_reshape") else dims_values(with_data=False))
+        elif param.name == "managed":
+            slots.append(dlpack_values())
         elif param.name == "out" and after is not None and after.name in ("cap", "nbytes"):
             slots.append(buffer_values(c_int64 if param.base == "int64_t" else ctypes.c_uint8, after.name))
         elif param.name in ("dtype",):
             slots.append(dtype_values())
         elif param.name.startswith("device"):
             slots.append(device_values(function, gpus))
-        elif param.name == "dim":
+        elif param.name in ("dim", "dim0", "dim1"):
             slots.append(dim_values())
         else:
             slots.append(generic_values(param, ctype))
@@ -454,7 +508,11 @@ def hand_written_cases() -> list[Case]:
 # --- running one case ---------------------------------------------------------------------------
 
 SENTINELS = {_native.NULL: None, _native.MINUS_1: -1, _native.MINUS_2: -2, _native.FALSE: False}
-ERROR_SLOT = {"rt_torch_last_error", "rt_torch_last_error_kind", "rt_torch_clear_error"}
+# Functions that read or clear the error slot, or (the capsule destructor) leave it alone.
+ERROR_SLOT = {"rt_torch_last_error", "rt_torch_last_error_kind", "rt_torch_clear_error", "rt_torch_dlpack_capsule_destructor"}
+# Functions whose arguments the library cannot check: the destructor takes a PyObject*, and
+# only NULL is safe to pass outside CPython's own capsule machinery.
+UNCHECKABLE = {"rt_torch_dlpack_capsule_destructor"}
 
 
 def expectation(case: Case) -> tuple[str, int | None, tuple[str, ...]]:
@@ -480,7 +538,7 @@ def expectation(case: Case) -> tuple[str, int | None, tuple[str, ...]]:
 def run_case(case: Case) -> list[str]:
     function, failure = case.function, SIGNATURES[case.function][2]
     problems = []
-    before = live()
+    before, exports_before = live(), live_exports()
     arena = Arena()
     arguments = []
     for value in case.values:
@@ -503,7 +561,7 @@ def run_case(case: Case) -> list[str]:
             problems.append(f"returned {result!r} with last_error {message!r}: a sentinel comes with a message and only then")
         if failure == _native.FALSE and message is not None and result is not False:
             problems.append(f"returned {result!r} with an error recorded: {message!r}")
-    elif failure == _native.VOID:
+    elif failure in (_native.VOID, _native.MAYBE_NULL):
         failed = message is not None
     else:  # cannot fail: it must still clear the stale error
         failed = False
@@ -535,9 +593,13 @@ def run_case(case: Case) -> list[str]:
         getattr(DLL, free_function(returned))(result)
         if last_error() is not None:
             problems.append(f"the returned {returned} handle {result:#x} cannot be freed: {last_error()}")
+    if function == "rt_torch_torchtensor_to_dlpack" and result:
+        _dlpack.delete(result, arguments[1])
+    if function == "rt_torch_tensor_from_dlpack" and not failed:
+        consumed.add(arguments[0])  # the returned tensor owns it, and was freed above
     if function.endswith("_free") and not failed:
         kind_freed = function[len("rt_torch_torch") : -len("_free")]
-        consumed = {h for k, h in arena.owned if k == kind_freed and h in arguments}
+        consumed |= {h for k, h in arena.owned if k == kind_freed and h in arguments}
         for handle in consumed:  # it is gone: a second free must say so
             getattr(DLL, function)(handle)
             if "was already freed" not in (last_error() or ""):
@@ -546,6 +608,8 @@ def run_case(case: Case) -> list[str]:
     after = live()
     if after != before:
         problems.append(f"live handles went from {before} to {after}")
+    if live_exports() != exports_before:
+        problems.append(f"live DLPack exports went from {exports_before} to {live_exports()}")
     return problems
 
 

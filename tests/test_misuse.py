@@ -119,7 +119,7 @@ def test_every_export_is_misused():
     called = {case.function for case in cases}
     misused = {case.function for case in cases if misuse_worker.expectation(case)[0] == "error"}
     assert called == set(SIGNATURES)
-    assert misused == {name for name, (_, argtypes, _) in SIGNATURES.items() if argtypes}
+    assert misused == {name for name, (_, argtypes, _) in SIGNATURES.items() if argtypes} - misuse_worker.UNCHECKABLE
     for name, (_, argtypes, _) in SIGNATURES.items():
         assert len(misuse_worker.HEADER[name][1]) == len(argtypes), f"{name}: the header and the ctypes table disagree"
 

@@ -44,6 +44,7 @@ MINUS_1 = "-1"  # a count, index or code of -1
 MINUS_2 = "-2"  # a device code of -2 (-1 is the CPU)
 FALSE = "false"  # false, with an error message recorded
 VOID = "void"  # an error message recorded
+MAYBE_NULL = "maybe NULL"  # NULL with an error message recorded (NULL alone can be a valid result)
 NEVER = None  # cannot fail
 
 # name: (result type, argument types, failure convention). The whole C ABI, as the header has it.
@@ -76,10 +77,15 @@ SIGNATURES = {
     "rt_torch_torchtensor_tanh": (TENSOR, (TENSOR,), NULL),
     "rt_torch_torchtensor_softmax": (TENSOR, (TENSOR, c_int64), NULL),
     "rt_torch_torchtensor_clone": (TENSOR, (TENSOR,), NULL),
+    "rt_torch_torchtensor_to_dtype": (TENSOR, (TENSOR, c_int32), NULL),
+    "rt_torch_torchtensor_reshape": (TENSOR, (TENSOR, _INT64_P, c_int64), NULL),
+    "rt_torch_torchtensor_transpose": (TENSOR, (TENSOR, c_int64, c_int64), NULL),
     # properties
     "rt_torch_torchtensor_ndim": (c_int64, (TENSOR,), MINUS_1),
     "rt_torch_torchtensor_numel": (c_int64, (TENSOR,), MINUS_1),
     "rt_torch_torchtensor_shape": (c_int64, (TENSOR, _INT64_P, c_int64), MINUS_1),
+    "rt_torch_torchtensor_strides": (c_int64, (TENSOR, _INT64_P, c_int64), MINUS_1),
+    "rt_torch_torchtensor_data_ptr": (c_void_p, (TENSOR,), MAYBE_NULL),
     "rt_torch_torchtensor_dtype": (c_int32, (TENSOR,), MINUS_1),
     "rt_torch_torchtensor_copy_to": (c_int64, (TENSOR, c_void_p, c_int64), MINUS_1),
     # devices
@@ -88,12 +94,19 @@ SIGNATURES = {
     "rt_torch_torchtensor_is_cuda": (c_bool, (TENSOR,), FALSE),
     "rt_torch_torchtensor_device": (c_int32, (TENSOR,), MINUS_2),
     "rt_torch_torchtensor_to_device": (TENSOR, (TENSOR, c_int32, c_bool), NULL),
+    "rt_torch_device_synchronize": (None, (c_int32,), VOID),
     # streams
     "rt_torch_stream_create": (STREAM, (c_int32,), NULL),
     "rt_torch_torchstream_sync": (None, (STREAM,), VOID),
     "rt_torch_torchstream_query": (c_bool, (STREAM,), FALSE),
     "rt_torch_torchtensor_to_stream": (TENSOR, (TENSOR, c_int32, STREAM), NULL),
     "rt_torch_torchstream_free": (None, (STREAM,), VOID),
+    # DLPack
+    "rt_torch_torchtensor_to_dlpack": (c_void_p, (TENSOR, c_bool), NULL),
+    "rt_torch_tensor_from_dlpack": (TENSOR, (c_void_p, c_bool), NULL),
+    "rt_torch_dlpack_live_exports": (c_int64, (), MINUS_1),
+    # a PyCapsule destructor: Python passes its address, never calls it (and it leaves the error slot alone)
+    "rt_torch_dlpack_capsule_destructor": (None, (c_void_p,), NEVER),
     # memory
     "rt_torch_torchtensor_free": (None, (TENSOR,), VOID),
 }
@@ -184,7 +197,7 @@ class _Checked:
                 if result == sentinel:
                     raise_(function)
                 return result
-        else:  # FALSE and VOID: the sentinel is also a valid result; the message decides
+        else:  # FALSE, VOID and MAYBE_NULL: the sentinel is also a valid result; the message decides
             def check(result, function, arguments):
                 if not result and last_error() is not None:
                     raise_(function)

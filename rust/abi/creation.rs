@@ -12,11 +12,11 @@ use crate::handles::{register_tensor, TorchTensor};
 /// libtorch's own limit on the number of dimensions.
 const MAX_NDIM: i64 = 64;
 
-/// The caller's dims, checked: a sane count, no negative size, a representable byte count.
+/// The caller's `(dims, ndim)` as a slice: a count libtorch allows, and no NULL.
 ///
 /// # Safety
 /// `dims` must point to `ndim` readable `int64_t` (or may be NULL when `ndim` is 0).
-unsafe fn dims_arg<'a>(dims: *const i64, ndim: i64, kind: Kind) -> Result<&'a [i64]> {
+pub(crate) unsafe fn dims_slice<'a>(dims: *const i64, ndim: i64) -> Result<&'a [i64]> {
     if !(0..=MAX_NDIM).contains(&ndim) {
         return Err(Error::argument(format!("ndim must be between 0 and {MAX_NDIM}, got {ndim}")));
     }
@@ -26,7 +26,15 @@ unsafe fn dims_arg<'a>(dims: *const i64, ndim: i64, kind: Kind) -> Result<&'a [i
     if dims.is_null() {
         return Err(Error::argument(format!("dims is NULL but ndim is {ndim}")));
     }
-    let dims = slice::from_raw_parts(dims, ndim as usize);
+    Ok(slice::from_raw_parts(dims, ndim as usize))
+}
+
+/// The caller's dims, checked: a sane count, no negative size, a representable byte count.
+///
+/// # Safety
+/// `dims` must point to `ndim` readable `int64_t` (or may be NULL when `ndim` is 0).
+unsafe fn dims_arg<'a>(dims: *const i64, ndim: i64, kind: Kind) -> Result<&'a [i64]> {
+    let dims = dims_slice(dims, ndim)?;
     if dims.iter().any(|&d| d < 0) {
         return Err(Error::argument(format!("negative dimension in shape {dims:?}")));
     }

@@ -7,6 +7,7 @@ use tch::{Device, Tensor};
 use crate::codes::{self, describe, device_code, device_name};
 use crate::error::{guard, Error, Result};
 use crate::handles::{register_tensor, tensor, SharedTensor, TorchTensor};
+use crate::streams;
 
 /// The tensor on `device`: a copy, or the same storage if it is already there.
 pub(crate) fn moved(tensor: &SharedTensor, device: Device, non_blocking: bool) -> Result<Tensor> {
@@ -59,4 +60,11 @@ pub extern "C" fn rt_torch_torchtensor_to_device(h: *const TorchTensor, device: 
         let tensor = tensor(h)?;
         move_to(&tensor, codes::device_from_code(device)?, non_blocking)
     })
+}
+
+/// Waits until all work queued on the device with code `device` is done, as
+/// `torch.cuda.synchronize` does; the CPU (-1) has nothing to wait for. Errors are recorded.
+#[no_mangle]
+pub extern "C" fn rt_torch_device_synchronize(device: i32) {
+    guard("rt_torch_device_synchronize", (), || streams::synchronize_device(device))
 }

@@ -4,7 +4,8 @@ use std::ptr::null_mut;
 
 use tch::{Kind, TchError, Tensor};
 
-use crate::codes::describe;
+use crate::abi::creation::dims_slice;
+use crate::codes::{describe, kind_from_code, kind_name};
 use crate::error::{guard, Error, Result};
 use crate::handles::{register_tensor, tensor, TorchTensor};
 
@@ -89,4 +90,48 @@ pub extern "C" fn rt_torch_torchtensor_softmax(h: *const TorchTensor, dim: i64) 
 pub extern "C" fn rt_torch_torchtensor_clone(h: *const TorchTensor) -> *mut TorchTensor {
     // detach_copy is torch.clone for tensors without autograd history, which is all of ours.
     guard("rt_torch_torchtensor_clone", null_mut(), || unary(Tensor::f_detach_copy, h))
+}
+
+/// The tensor converted to the dtype with code `dtype`; the same memory if it already has that
+/// dtype, as torch's `.to(dtype)`. NULL on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_torchtensor_to_dtype(h: *const TorchTensor, dtype: i32) -> *mut TorchTensor {
+    guard("rt_torch_torchtensor_to_dtype", null_mut(), || {
+        let a = tensor(h)?;
+        let kind = kind_from_code(dtype)?;
+        let result = a.0
+            .f_to_kind(kind)
+            .map_err(|e| Error::libtorch(format_args!("cannot convert {} to {}", describe(&a.0), kind_name(kind)), &e))?;
+        Ok(register_tensor(result))
+    })
+}
+
+/// The tensor with shape `dims` (one size may be -1, inferred): a view of the same memory when
+/// the strides allow it, else a copy, as torch's `reshape`. NULL on error.
+///
+/// # Safety
+/// `dims` must point to `ndim` readable `int64_t` (or may be NULL when `ndim` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn rt_torch_torchtensor_reshape(h: *const TorchTensor, dims: *const i64, ndim: i64) -> *mut TorchTensor {
+    guard("rt_torch_torchtensor_reshape", null_mut(), || {
+        let a = tensor(h)?;
+        let dims = dims_slice(dims, ndim)?;
+        let result = a.0
+            .f_reshape(dims)
+            .map_err(|e| Error::libtorch(format_args!("cannot reshape {} to {dims:?}", describe(&a.0)), &e))?;
+        Ok(register_tensor(result))
+    })
+}
+
+/// A view of the tensor with dimensions `dim0` and `dim1` swapped (negative counts from the
+/// end); it shares the memory and is not contiguous in general. NULL on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_torchtensor_transpose(h: *const TorchTensor, dim0: i64, dim1: i64) -> *mut TorchTensor {
+    guard("rt_torch_torchtensor_transpose", null_mut(), || {
+        let a = tensor(h)?;
+        let result = a.0
+            .f_transpose(dim0, dim1)
+            .map_err(|e| Error::libtorch(format_args!("cannot transpose dims {dim0} and {dim1} of {}", describe(&a.0)), &e))?;
+        Ok(register_tensor(result))
+    })
 }

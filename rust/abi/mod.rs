@@ -6,6 +6,7 @@
 
 pub mod creation;
 pub mod devices;
+pub mod dlpack;
 pub mod library;
 pub mod memory;
 pub mod methods;

@@ -4,7 +4,7 @@ use std::ffi::c_void;
 use std::slice;
 
 use crate::codes::{describe, kind_code};
-use crate::error::{guard, Error};
+use crate::error::{guard, Error, Result};
 use crate::handles::{tensor, TorchTensor};
 
 /// Number of dimensions, -1 on error.
@@ -25,21 +25,38 @@ pub extern "C" fn rt_torch_torchtensor_numel(h: *const TorchTensor) -> i64 {
 /// `out` must point to `cap` writable `int64_t` (or may be NULL when `cap` is 0).
 #[no_mangle]
 pub unsafe extern "C" fn rt_torch_torchtensor_shape(h: *const TorchTensor, out: *mut i64, cap: i64) -> i64 {
-    guard("rt_torch_torchtensor_shape", -1, || {
-        let tensor = tensor(h)?;
-        let sizes = tensor.0.size();
-        if cap < 0 {
-            return Err(Error::argument(format!("cap must be >= 0, got {cap}")));
+    guard("rt_torch_torchtensor_shape", -1, || write_dims(&tensor(h)?.0.size(), out, cap))
+}
+
+/// Writes the first `min(ndim, cap)` strides (in elements) to `out` and returns ndim; -1 on error.
+///
+/// # Safety
+/// `out` must point to `cap` writable `int64_t` (or may be NULL when `cap` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn rt_torch_torchtensor_strides(h: *const TorchTensor, out: *mut i64, cap: i64) -> i64 {
+    guard("rt_torch_torchtensor_strides", -1, || write_dims(&tensor(h)?.0.stride(), out, cap))
+}
+
+/// Writes the first `min(values.len(), cap)` of `values` to `out` and returns how many there are.
+unsafe fn write_dims(values: &[i64], out: *mut i64, cap: i64) -> Result<i64> {
+    if cap < 0 {
+        return Err(Error::argument(format!("cap must be >= 0, got {cap}")));
+    }
+    let written = values.len().min(cap as usize);
+    if written > 0 {
+        if out.is_null() {
+            return Err(Error::argument(format!("out is NULL but cap is {cap}")));
         }
-        let written = sizes.len().min(cap as usize);
-        if written > 0 {
-            if out.is_null() {
-                return Err(Error::argument(format!("out is NULL but cap is {cap}")));
-            }
-            slice::from_raw_parts_mut(out, written).copy_from_slice(&sizes[..written]);
-        }
-        Ok(sizes.len() as i64)
-    })
+        slice::from_raw_parts_mut(out, written).copy_from_slice(&values[..written]);
+    }
+    Ok(values.len() as i64)
+}
+
+/// The address of the tensor's first element, on its device: NULL for an empty tensor, and
+/// NULL with an error recorded on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_torchtensor_data_ptr(h: *const TorchTensor) -> *mut c_void {
+    guard("rt_torch_torchtensor_data_ptr", std::ptr::null_mut(), || Ok(tensor(h)?.0.data_ptr()))
 }
 
 /// The dtype code (ABI.md, "Codes"), -1 on error.

@@ -220,6 +220,46 @@ TorchTensor *rt_torch_torchtensor_to_device(const TorchTensor *h,
                                             bool non_blocking);
 
 /**
+ * Waits until all work queued on the device with code `device` is done, as
+ * `torch.cuda.synchronize` does; the CPU (-1) has nothing to wait for. Errors are recorded.
+ */
+void rt_torch_device_synchronize(int32_t device);
+
+/**
+ * A new DLPack tensor sharing `h`'s memory; the caller owns it and must hand it to a consumer
+ * or call its deleter. The memory stays valid until then, even after `h` is freed. NULL on error.
+ */
+void *rt_torch_torchtensor_to_dlpack(const TorchTensor *h, bool versioned);
+
+/**
+ * A tensor over a DLPack tensor's memory, without copying. On success the library owns
+ * `managed` and calls its deleter once, when the last tensor using the memory is freed; on
+ * error (NULL) the caller still owns it.
+ *
+ * # Safety
+ * `managed` must be NULL or point to a live DLPack tensor of the kind `versioned` names.
+ */
+TorchTensor *rt_torch_tensor_from_dlpack(void *managed, bool versioned);
+
+/**
+ * How many DLPack tensors from rt_torch_torchtensor_to_dlpack are not yet deleted; -1 on error.
+ */
+int64_t rt_torch_dlpack_live_exports(void);
+
+/**
+ * The destructor for a CPython `PyCapsule` named "dltensor" or "dltensor_versioned" that holds
+ * a DLPack tensor: it calls the tensor's deleter unless a consumer took the capsule (and
+ * renamed it, as the protocol says). For Python hosts, which pass its address to
+ * `PyCapsule_New`; it finds CPython's API in the running process and does nothing elsewhere.
+ * Unlike every other export it leaves the error slot alone, since Python may destroy a capsule
+ * between another call and its `rt_torch_last_error()`. NULL is ignored.
+ *
+ * # Safety
+ * `capsule` must be NULL or a live `PyCapsule*`, and the caller must hold the GIL.
+ */
+void rt_torch_dlpack_capsule_destructor(void *capsule);
+
+/**
  * True when libtorch is loaded and can run an operation.
  */
 bool rt_torch_available(void);
@@ -318,6 +358,27 @@ TorchTensor *rt_torch_torchtensor_softmax(const TorchTensor *h, int64_t dim);
 TorchTensor *rt_torch_torchtensor_clone(const TorchTensor *h);
 
 /**
+ * The tensor converted to the dtype with code `dtype`; the same memory if it already has that
+ * dtype, as torch's `.to(dtype)`. NULL on error.
+ */
+TorchTensor *rt_torch_torchtensor_to_dtype(const TorchTensor *h, int32_t dtype);
+
+/**
+ * The tensor with shape `dims` (one size may be -1, inferred): a view of the same memory when
+ * the strides allow it, else a copy, as torch's `reshape`. NULL on error.
+ *
+ * # Safety
+ * `dims` must point to `ndim` readable `int64_t` (or may be NULL when `ndim` is 0).
+ */
+TorchTensor *rt_torch_torchtensor_reshape(const TorchTensor *h, const int64_t *dims, int64_t ndim);
+
+/**
+ * A view of the tensor with dimensions `dim0` and `dim1` swapped (negative counts from the
+ * end); it shares the memory and is not contiguous in general. NULL on error.
+ */
+TorchTensor *rt_torch_torchtensor_transpose(const TorchTensor *h, int64_t dim0, int64_t dim1);
+
+/**
  * Number of dimensions, -1 on error.
  */
 int64_t rt_torch_torchtensor_ndim(const TorchTensor *h);
@@ -334,6 +395,20 @@ int64_t rt_torch_torchtensor_numel(const TorchTensor *h);
  * `out` must point to `cap` writable `int64_t` (or may be NULL when `cap` is 0).
  */
 int64_t rt_torch_torchtensor_shape(const TorchTensor *h, int64_t *out, int64_t cap);
+
+/**
+ * Writes the first `min(ndim, cap)` strides (in elements) to `out` and returns ndim; -1 on error.
+ *
+ * # Safety
+ * `out` must point to `cap` writable `int64_t` (or may be NULL when `cap` is 0).
+ */
+int64_t rt_torch_torchtensor_strides(const TorchTensor *h, int64_t *out, int64_t cap);
+
+/**
+ * The address of the tensor's first element, on its device: NULL for an empty tensor, and
+ * NULL with an error recorded on error.
+ */
+void *rt_torch_torchtensor_data_ptr(const TorchTensor *h);
 
 /**
  * The dtype code (ABI.md, "Codes"), -1 on error.
