@@ -1,4 +1,7 @@
-"""Shared by the tests: the same data as ours and as torch's, and comparing the two."""
+"""Shared by the tests: the same data as ours and as torch's, comparing the two, and fresh interpreters."""
+
+import subprocess
+import sys
 
 import numpy as np
 import torch
@@ -18,3 +21,8 @@ def assert_same(ours: st.TorchTensorWrapper, theirs: torch.Tensor):
     assert ours.dtype.name == str(theirs.dtype).removeprefix("torch.")
     tolerance = {"float32": 1e-6, "float64": 1e-12}.get(ours.dtype.name, 0)
     np.testing.assert_allclose(ours.numpy(), theirs.cpu().numpy(), rtol=tolerance, atol=tolerance)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """Runs ``code`` in a fresh interpreter (this one's), capturing its output as text."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -23,8 +23,10 @@ def test_there_are_three_examples():
     assert [p.name for p in EXAMPLES] == ["01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py"]
 
 
-def test_the_readme_python_example_runs(capsys):
+def test_the_readme_python_examples_run(capsys):
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    example = readme.split("```python\n", 1)[1].split("```", 1)[0].replace("    ...", "    pass")
-    exec(compile(example, "README.md", "exec"), {})
+    blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
+    assert len(blocks) == 2, "the API example and the interop example"
+    for block in blocks:
+        exec(compile(block.replace("    ...", "    pass"), "README.md", "exec"), {})
     assert capsys.readouterr().out.startswith("[32, 64] float32 cpu\n")

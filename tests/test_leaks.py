@@ -48,6 +48,13 @@ def cycle():
     c = [st.tensor_randn([2])]
     c.append(c)  # only the cyclic garbage collector frees this one
 
+def dlpack_round_trip():
+    t = st.from_numpy(VALUES)  # shared, not copied
+    shared = t.numpy()
+    capsule = t.__dlpack__(max_version=(1, 0))  # dropped unconsumed: its destructor deletes it
+    again = st.from_dlpack(t)
+    assert shared[1, 2] == again.numpy()[1, 2] == 5.0
+
 def libtorch_error():
     a, b = st.tensor_zeros([2, 3]), st.tensor_zeros([4, 5])
     try:
@@ -69,9 +76,8 @@ def handle_error():
         else:
             raise AssertionError("using a freed tensor did not raise")
 
-# Per 100 cycles: 98 of the five paths, an error about a freed handle, an error from libtorch.
-PATHS = [explicit_free, with_block, dropped, intermediates, cycle] * 20
-PATHS[49], PATHS[99] = handle_error, libtorch_error
+# Per 98 cycles: 16 of each of the six paths, an error about a freed handle, an error from libtorch.
+PATHS = [explicit_free, with_block, dropped, intermediates, cycle, dlpack_round_trip] * 16 + [handle_error, libtorch_error]
 
 def run(cycles):
     paths, n = PATHS, len(PATHS)
@@ -87,12 +93,14 @@ run(cycles)
 gc.collect()
 rss_after = rss_kib()
 end = st.live_handles()
-print(f"leaks: {cycles} cycles, live handles start={start} end={end}, rss growth={rss_after - rss_before} KiB")
+exports = st.live_dlpack_exports()
+print(f"leaks: {cycles} cycles, live handles start={start} end={end}, dlpack exports={exports}, rss growth={rss_after - rss_before} KiB")
 """
 
 
 def test_a_million_cycles_free_every_handle_and_keep_resident_memory_flat(tmp_path):
-    """1,000,000 cycles (free(), with, reference counting, cyclic GC, intermediates, errors):
+    """1,000,000 cycles (free(), with, reference counting, cyclic GC, intermediates, DLPack
+    exports and imports, errors):
     live handles back at the start, and RSS grown by less than 1 MiB after warm-up."""
     done = subprocess.run(
         [sys.executable, "-c", LEAK_SCRIPT, str(CYCLES), str(WARM_UP)],
@@ -100,10 +108,12 @@ def test_a_million_cycles_free_every_handle_and_keep_resident_memory_flat(tmp_pa
     )
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     print(done.stdout.strip())
-    summary = re.fullmatch(r"leaks: (\d+) cycles, live handles start=(\d+) end=(\d+), rss growth=(-?\d+) KiB", done.stdout.strip())
+    summary = re.fullmatch(
+        r"leaks: (\d+) cycles, live handles start=(\d+) end=(\d+), dlpack exports=(\d+), rss growth=(-?\d+) KiB", done.stdout.strip()
+    )
     assert summary, done.stdout
-    cycles, start, end, growth = map(int, summary.groups())
-    assert cycles == CYCLES and end == start
+    cycles, start, end, exports, growth = map(int, summary.groups())
+    assert cycles == CYCLES and end == start and exports == 0
     assert growth < MAX_RSS_GROWTH_KIB, f"resident memory grew by {growth} KiB over {cycles} cycles"
 
 

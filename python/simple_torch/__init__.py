@@ -26,6 +26,7 @@ from .library import (
     cuda_device_count,
     get_include,
     get_library,
+    live_dlpack_exports,
     live_handles,
     torch_available,
     torch_cuda_available,
@@ -37,6 +38,8 @@ tensor_zeros = TorchTensorWrapper.tensor_zeros
 tensor_ones = TorchTensorWrapper.tensor_ones
 tensor_randn = TorchTensorWrapper.tensor_randn
 from_numpy = TorchTensorWrapper.from_numpy
+from_dlpack = TorchTensorWrapper.from_dlpack
+from_torch = TorchTensorWrapper.from_torch
 from_list = TorchTensorWrapper.from_list
 
 __version__ = "0.1.0"
@@ -54,10 +57,13 @@ __all__ = [
     "TorchNotAvailableError",
     "TorchTensorWrapper",
     "cuda_device_count",
+    "from_dlpack",
     "from_list",
     "from_numpy",
+    "from_torch",
     "get_include",
     "get_library",
+    "live_dlpack_exports",
     "live_handles",
     "tensor_ones",
     "tensor_randn",

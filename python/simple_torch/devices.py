@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 _CUDA_FORM = re.compile(r"cuda(?::(\d+))?")
 
+# DLPack's DLDeviceType codes (dlpack.h) for the devices we have.
+_DLPACK_CPU, _DLPACK_CUDA = 1, 2
+
 
 @dataclass(frozen=True)
 class Device:
@@ -93,6 +96,32 @@ class Device:
             Device(kind='cpu', index=None)
         """
         return cls.parse(code)
+
+    @property
+    def dlpack(self) -> tuple[int, int]:
+        """The ``(DLDeviceType, index)`` pair of the DLPack protocol (``__dlpack_device__``).
+
+        Example:
+            >>> Device.cpu().dlpack, Device.cuda(1).dlpack
+            ((1, 0), (2, 1))
+        """
+        return (_DLPACK_CPU, 0) if self.kind == "cpu" else (_DLPACK_CUDA, self.index)
+
+    @classmethod
+    def from_dlpack(cls, dl_device) -> Device:
+        """The device of a DLPack ``(DLDeviceType, index)`` pair; other device types raise
+        BufferError, as the DLPack protocol asks.
+
+        Example:
+            >>> Device.from_dlpack((2, 0))
+            Device(kind='cuda', index=0)
+        """
+        kind, index = (int(part) for part in dl_device)
+        if kind == _DLPACK_CPU:
+            return cls.cpu()
+        if kind == _DLPACK_CUDA and index >= 0:
+            return cls.cuda(index)
+        raise BufferError(f"DLPack device {tuple(dl_device)} is not supported: simple_torch has the CPU (1, 0) and CUDA (2, N)")
 
     def __str__(self) -> str:
         return "cpu" if self.kind == "cpu" else f"cuda:{self.index}"

@@ -61,14 +61,38 @@ class DType(IntEnum):
         """
         return self in (DType.complex64, DType.complex128)
 
+    def to_numpy(self):
+        """The NumPy dtype; NumPy has no bfloat16, which raises TypeError.
+
+        Example:
+            >>> DType.float16.to_numpy()
+            dtype('float16')
+        """
+        import numpy
+
+        if self is DType.bfloat16:
+            raise TypeError("NumPy has no bfloat16 type: convert the tensor first, e.g. t.to('float32')")
+        return numpy.dtype(self.name)
+
+    def to_torch(self):
+        """The ``torch.dtype`` (imports torch).
+
+        Example:
+            >>> DType.bfloat16.to_torch()
+            torch.bfloat16
+        """
+        import torch
+
+        return getattr(torch, self.name)
+
     @classmethod
     def from_any(cls, value) -> DType:
         """The dtype that ``value`` names: a DType, a name or short name ("float32", "f32",
-        "double", ...), or a NumPy dtype or type.
+        "double", ...), a NumPy dtype or type, or a ``torch.dtype``.
 
         Example:
-            >>> DType.from_any("bf16"), DType.from_any(numpy.float64)
-            (<DType.bfloat16: 15>, <DType.float64: 7>)
+            >>> DType.from_any("bf16"), DType.from_any(numpy.float64), DType.from_any(torch.int8)
+            (<DType.bfloat16: 15>, <DType.float64: 7>, <DType.int8: 1>)
         """
         if isinstance(value, DType):
             return value
@@ -84,7 +108,10 @@ class DType(IntEnum):
                 raise ValueError(f"unknown dtype code {value}; accepted: {[d.value for d in cls]}") from None
         if isinstance(value, type) and value in _PYTHON_TYPES:
             return _PYTHON_TYPES[value]
-        name = getattr(value, "name", None) or getattr(value, "__name__", None)  # NumPy dtype or type
+        if type(value).__module__ == "torch" and type(value).__name__ == "dtype":  # without importing torch
+            name = str(value).removeprefix("torch.")
+        else:
+            name = getattr(value, "name", None) or getattr(value, "__name__", None)  # NumPy dtype or type
         if isinstance(name, str) and name in _NAMES:
             return _NAMES[name]
         raise TypeError(f"cannot interpret {value!r} as a dtype; use a DType, a name such as 'float32', or a NumPy dtype")

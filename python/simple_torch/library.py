@@ -69,6 +69,17 @@ def live_handles() -> int:
     return lib.rt_torch_live_handles()
 
 
+def live_dlpack_exports() -> int:
+    """How many DLPack tensors this library exported (``__dlpack__``, ``numpy()``,
+    ``to_torch()``) are still held by a consumer or an unconsumed capsule.
+
+    Example:
+        >>> n = tensor_ones([2]).numpy(); live_dlpack_exports()
+        1
+    """
+    return lib.rt_torch_dlpack_live_exports()
+
+
 def get_include() -> str:
     """The folder holding ``simple_torch.h``, the C header of the library, for programs in C
     and other languages that call the same functions.

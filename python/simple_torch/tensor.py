@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import operator
 
+from . import _dlpack
 from ._native import int64_array, lib
 from .devices import Device
 from .dtypes import DType
@@ -37,12 +38,43 @@ def _device_code(device) -> int:
     return -1 if device is None else Device.parse(device).code
 
 
-def _numpy_dtype(dtype: DType):
-    import numpy
+def _as_dtype(value) -> DType | None:
+    """``value`` as a dtype, or None if it is not one (an integer is a device code, as in the ABI)."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, (int, Device)):
+        return None
+    try:
+        return DType.from_any(value)
+    except (TypeError, ValueError):
+        return None
 
-    if dtype is DType.bfloat16:
-        raise TypeError("NumPy has no bfloat16 type: convert the tensor to float32 first")
-    return numpy.dtype(dtype.name)
+
+def _why_numpy_must_copy(array) -> str | None:
+    """Why a NumPy array's memory cannot be shared with libtorch as it is, or None if it can."""
+    if not array.dtype.isnative:
+        return "its byte order is not the machine's"
+    if any(stride < 0 for stride in array.strides):
+        return "it has negative strides, which libtorch does not allow"
+    if any(stride % array.itemsize for stride in array.strides):
+        return "its strides are not a whole number of elements"
+    return None
+
+
+#: The stream a CUDA producer must make its data ready on: the default stream, where
+#: simple_torch's operations run (1 is DLPack's name for CUDA's legacy default stream).
+_CUDA_DEFAULT_STREAM = 1
+
+
+def _capsule_of(producer):
+    """A DLPack capsule from an object with ``__dlpack__``, asking for DLPack 1.x."""
+    stream = {}
+    if Device.from_dlpack(producer.__dlpack_device__()).kind == "cuda":
+        stream["stream"] = _CUDA_DEFAULT_STREAM
+    try:
+        return producer.__dlpack__(max_version=_dlpack.MAX_VERSION, **stream)
+    except TypeError:  # a producer older than DLPack 1.0 takes no max_version
+        return producer.__dlpack__(**stream)
 
 
 class TorchTensorWrapper:
@@ -126,22 +158,63 @@ class TorchTensorWrapper:
         )
 
     @staticmethod
-    def from_numpy(array) -> TorchTensorWrapper:
-        """A CPU tensor holding a copy of a NumPy array, with the same dtype and shape.
+    def from_numpy(array, copy: bool | None = None) -> TorchTensorWrapper:
+        """A CPU tensor over a NumPy array's memory, with its dtype, shape and strides, and no
+        copy: a write through either side is seen by the other, and the array's memory lives
+        as long as the tensor (or anything exported from it) uses it. ``copy=True`` copies, as
+        does an array whose memory libtorch cannot use as it is (non-native byte order, or
+        negative or fractional strides); ``copy=False`` raises ValueError for those instead.
 
         Example:
-            >>> TorchTensorWrapper.from_numpy(numpy.arange(6).reshape(2, 3)).dtype
-            <DType.int64: 4>
+            >>> a = numpy.arange(4.0)
+            >>> t = TorchTensorWrapper.from_numpy(a)
+            >>> a[0] = 9.0; t.tolist()
+            [9.0, 1.0, 2.0, 3.0]
         """
         import numpy
 
         array = numpy.asarray(array)
-        dtype = DType.from_any(array.dtype)
-        if not array.dtype.isnative:
-            array = array.astype(array.dtype.newbyteorder("="))
-        if not array.flags.c_contiguous:
-            array = array.copy(order="C")  # not ascontiguousarray: it turns 0-d into 1-d
-        return TorchTensorWrapper._owning(lib.rt_torch_tensor_from_data(array.ctypes.data, *_dims_arg(array.shape), dtype))
+        DType.from_any(array.dtype)  # an unsupported dtype fails here, with the accepted ones
+        reason = None if copy else _why_numpy_must_copy(array)
+        if reason and copy is False:
+            raise ValueError(f"cannot share this array's memory without a copy: {reason}")
+        if copy or reason:
+            array = array.astype(array.dtype.newbyteorder("="), order="C", copy=True)
+        return TorchTensorWrapper.from_dlpack(array)
+
+    @staticmethod
+    def from_dlpack(producer) -> TorchTensorWrapper:
+        """A tensor over the memory of any DLPack producer, without copying: a NumPy array, a
+        torch tensor, a CuPy or JAX array, or a DLPack capsule. The producer's memory lives as
+        long as any tensor that uses it (views included); its deleter runs once, when the last
+        one goes. A CUDA producer is asked to make its data ready on the default stream.
+
+        Example:
+            >>> t = TorchTensorWrapper.from_dlpack(numpy.arange(3))
+            >>> t.dtype, t.tolist()
+            (<DType.int64: 4>, [0, 1, 2])
+        """
+        capsule = _capsule_of(producer) if hasattr(producer, "__dlpack__") else producer
+        managed, versioned = _dlpack.from_capsule(capsule)
+        tensor = TorchTensorWrapper._owning(lib.rt_torch_tensor_from_dlpack(managed, versioned))
+        _dlpack.mark_consumed(capsule, versioned)  # the tensor owns it now, not the capsule
+        return tensor
+
+    @staticmethod
+    def from_torch(tensor) -> TorchTensorWrapper:
+        """A tensor sharing a ``torch.Tensor``'s memory on any device, without copying. Autograd
+        history is dropped (as by ``detach()``); a tensor with torch's lazy conjugate or negative
+        bit set is materialized first, which copies it.
+
+        Example:
+            >>> TorchTensorWrapper.from_torch(torch.ones(2, dtype=torch.bfloat16)).dtype
+            <DType.bfloat16: 15>
+        """
+        import torch
+
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"from_torch needs a torch.Tensor, got {type(tensor).__name__}")
+        return TorchTensorWrapper.from_dlpack(tensor.detach().resolve_conj().resolve_neg())
 
     @staticmethod
     def from_list(values, dtype=None) -> TorchTensorWrapper:
@@ -155,7 +228,7 @@ class TorchTensorWrapper:
         import numpy
 
         if dtype is not None:
-            return TorchTensorWrapper.from_numpy(numpy.asarray(values, dtype=_numpy_dtype(DType.from_any(dtype))))
+            return TorchTensorWrapper.from_numpy(numpy.asarray(values, dtype=DType.from_any(dtype).to_numpy()))
         array = numpy.asarray(values)
         inferred = {"f": numpy.float32, "c": numpy.complex64, "i": numpy.int64, "u": numpy.int64, "b": numpy.bool_}
         if array.dtype.kind not in inferred:
@@ -266,6 +339,26 @@ class TorchTensorWrapper:
         """
         return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_clone(self._live()))
 
+    def reshape(self, dims) -> TorchTensorWrapper:
+        """The elements in shape ``dims`` (one size may be -1, inferred): a view sharing this
+        tensor's memory when its strides allow, else a copy, as ``torch.reshape``.
+
+        Example:
+            >>> TorchTensorWrapper.tensor_zeros([2, 3]).reshape([3, -1]).shape()
+            [3, 2]
+        """
+        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_reshape(self._live(), *_dims_arg(dims)))
+
+    def transpose(self, dim0: int, dim1: int) -> TorchTensorWrapper:
+        """A view with dimensions ``dim0`` and ``dim1`` swapped, sharing this tensor's memory.
+
+        Example:
+            >>> TorchTensorWrapper.tensor_zeros([2, 3]).transpose(0, 1).strides()
+            [1, 3]
+        """
+        handle = lib.rt_torch_torchtensor_transpose(self._live(), operator.index(dim0), operator.index(dim1))
+        return TorchTensorWrapper._owning(handle)
+
     # -- properties -------------------------------------------------------------------------
 
     @property
@@ -312,12 +405,38 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_zeros([2, 3]).shape()
             [2, 3]
         """
-        sizes = int64_array([0] * 64)  # libtorch allows at most 64 dimensions
-        ndim = lib.rt_torch_torchtensor_shape(self._live(), sizes, 64)
-        return list(sizes[:ndim])
+        return self._per_dim(lib.rt_torch_torchtensor_shape)
 
-    def numpy(self):
-        """A NumPy array holding a copy of the elements (copied to the CPU first if needed).
+    def strides(self) -> list[int]:
+        """The step between neighbours in each dimension, in elements.
+
+        Example:
+            >>> TorchTensorWrapper.tensor_zeros([2, 3]).strides()
+            [3, 1]
+        """
+        return self._per_dim(lib.rt_torch_torchtensor_strides)
+
+    def _per_dim(self, function) -> list[int]:
+        values = int64_array([0] * 64)  # libtorch allows at most 64 dimensions
+        ndim = function(self._live(), values, 64)
+        return list(values[:ndim])
+
+    @property
+    def data_ptr(self) -> int:
+        """The address of the first element, on the tensor's device (0 for an empty tensor):
+        equal addresses show that two tensors share memory.
+
+        Example:
+            >>> a = numpy.ones(3); TorchTensorWrapper.from_numpy(a).data_ptr == a.ctypes.data
+            True
+        """
+        return lib.rt_torch_torchtensor_data_ptr(self._live()) or 0
+
+    def numpy(self, copy: bool | None = None):
+        """The elements as a NumPy array. A CPU tensor's array shares its memory, unless
+        ``copy=True``: a write through either side is seen by the other, and the memory lives
+        as long as either uses it. A GPU tensor is copied to the CPU (``copy=False`` raises
+        ValueError). NumPy has no bfloat16: that raises TypeError.
 
         Example:
             >>> TorchTensorWrapper.tensor_ones([2]).numpy()
@@ -325,10 +444,25 @@ class TorchTensorWrapper:
         """
         import numpy
 
-        handle = self._live()
-        out = numpy.empty(self.shape(), dtype=_numpy_dtype(self.dtype))
-        lib.rt_torch_torchtensor_copy_to(handle, out.ctypes.data, out.nbytes)
-        return out
+        self.dtype.to_numpy()  # bfloat16 fails here, with what to do
+        if self.is_cuda():
+            if copy is False:
+                raise ValueError(f"a tensor on {self.device()} cannot be a NumPy array without a copy to the CPU")
+            source = self.cpu()
+        else:
+            source = self.clone() if copy else self
+        return numpy.from_dlpack(source)
+
+    def to_torch(self):
+        """A ``torch.Tensor`` sharing this tensor's memory, on the same device (imports torch).
+
+        Example:
+            >>> t = TorchTensorWrapper.tensor_ones([2]); t.to_torch().data_ptr() == t.data_ptr
+            True
+        """
+        import torch
+
+        return torch.from_dlpack(self)
 
     def tolist(self):
         """The elements as (nested) Python numbers; a number for a 0-d tensor.
@@ -358,14 +492,27 @@ class TorchTensorWrapper:
         """
         return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_cpu(self._live()))
 
-    def to(self, device, non_blocking: bool = False) -> TorchTensorWrapper:
-        """This tensor on ``device`` (a Device, "cpu", "cuda:N" or an integer code).
+    def to(self, target, non_blocking: bool = False) -> TorchTensorWrapper:
+        """This tensor on a device (a Device, "cpu", "cuda:N" or an integer code), or converted
+        to a dtype (a DType, a name such as "float16", a NumPy or torch dtype). Like torch, it
+        shares this tensor's memory when nothing changes.
 
         Example:
             >>> TorchTensorWrapper.tensor_ones([1]).to("cpu").device()
             Device(kind='cpu', index=None)
+            >>> TorchTensorWrapper.tensor_ones([1]).to("bfloat16").dtype
+            <DType.bfloat16: 15>
         """
-        code = Device.parse(device).code
+        dtype = _as_dtype(target)
+        if dtype is not None:
+            return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_dtype(self._live(), dtype))
+        try:
+            code = Device.parse(target).code
+        except ValueError:
+            raise ValueError(
+                f"to() needs a device ('cpu', 'cuda', 'cuda:N', a Device or an integer code) or a dtype "
+                f"(a DType, a name such as 'float32', a NumPy or torch dtype), got {target!r}"
+            ) from None
         return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_device(self._live(), code, bool(non_blocking)))
 
     def is_cuda(self) -> bool:
@@ -426,6 +573,58 @@ class TorchTensorWrapper:
     def __exit__(self, *exc_info) -> None:
         if self._handle is not None:
             self.free()
+
+    # -- DLPack and NumPy protocols ----------------------------------------------------------
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Exports the tensor through DLPack (the Python array API standard): a capsule that
+        shares its memory, which stays alive while the consumer uses it, even after this
+        wrapper is freed. ``copy=True``, or a ``dl_device`` other than the tensor's, exports a
+        copy (``copy=False`` then raises BufferError). For a CUDA tensor and a consumer's
+        ``stream`` other than None and -1, the device is synchronized first.
+
+        Example:
+            >>> numpy.from_dlpack(TorchTensorWrapper.tensor_ones([2]))
+            array([1., 1.], dtype=float32)
+        """
+        if stream is not None and type(stream) is not int:
+            raise TypeError(f"stream must be an int or None, got {type(stream).__name__}")
+        source, copied = self, False
+        target = self.device() if dl_device is None else Device.from_dlpack(dl_device)
+        if target != self.device():
+            if copy is False:
+                raise BufferError(f"cannot export a tensor on {self.device()} to {target} without a copy")
+            source, copied = self.to(target), True
+        elif copy:
+            source, copied = self.clone(), True
+        if stream not in (None, -1) and source.is_cuda():
+            lib.rt_torch_device_synchronize(source.device().code)
+        versioned = max_version is not None and max_version[0] >= 1
+        managed = lib.rt_torch_torchtensor_to_dlpack(source._live(), versioned)
+        return _dlpack.to_capsule(managed, versioned, copied)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """The DLPack ``(device type, index)``: ``(1, 0)`` for the CPU, ``(2, N)`` for cuda:N.
+
+        Example:
+            >>> TorchTensorWrapper.tensor_ones([1]).__dlpack_device__()
+            (1, 0)
+        """
+        return self.device().dlpack
+
+    def __array__(self, dtype=None, copy=None):
+        """``numpy.asarray(t)``: the memory shared as in :meth:`numpy`, or converted to ``dtype``.
+
+        Example:
+            >>> numpy.asarray(TorchTensorWrapper.tensor_ones([2]), dtype=numpy.float64)
+            array([1., 1.])
+        """
+        array = self.numpy(copy=copy)
+        if dtype is None or array.dtype == dtype:
+            return array
+        if copy is False:
+            raise ValueError(f"converting {array.dtype} to {dtype} needs a copy")
+        return array.astype(dtype)
 
     # -- Python protocols -------------------------------------------------------------------
 
@@ -490,7 +689,7 @@ def _scalar_handle(value, like: DType) -> int:
         dtype = like if like.is_complex else DType.complex64
     else:
         raise TypeError(f"unsupported operand: {type(value).__name__} (use a TorchTensorWrapper or a number)")
-    array = numpy.array(value, dtype=_numpy_dtype(dtype))
+    array = numpy.array(value, dtype=dtype.to_numpy())
     return lib.rt_torch_tensor_from_data(array.ctypes.data, None, 0, dtype)
 
 
