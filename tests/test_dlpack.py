@@ -6,6 +6,7 @@ lifetime rule is checked by a number, not by the absence of a crash.
 
 import ctypes
 import gc
+import threading
 
 import numpy as np
 import pytest
@@ -239,3 +240,30 @@ def test_a_freed_tensor_cannot_be_exported():
         t.__dlpack__()
     with pytest.raises(st.FreedTensorError):
         t.__dlpack_device__()
+
+
+def test_threads_import_and_export_at_once():
+    """8 threads sharing memory in and out at the same time: each sees its own values, and every
+    export is deleted."""
+    errors = []
+
+    def work(seed: int):
+        try:
+            values = np.full(16, float(seed))
+            for i in range(2000):
+                values[0] = i
+                t = st.from_numpy(values)
+                shared = t.numpy()
+                theirs = t.to_torch() if i % 10 == 0 else None
+                assert shared.ctypes.data == values.ctypes.data and shared[0] == i and shared[1] == seed
+                assert theirs is None or theirs[1].item() == seed
+                t.free()
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
