@@ -590,8 +590,8 @@ class TorchTensorWrapper:
         if stream is not None and type(stream) is not int:
             raise TypeError(f"stream must be an int or None, got {type(stream).__name__}")
         source, copied = self, False
-        target = self.device() if dl_device is None else Device.from_dlpack(dl_device)
-        if target != self.device():
+        target = None if dl_device is None else Device.from_dlpack(dl_device)
+        if target is not None and target != self.device():
             if copy is False:
                 raise BufferError(f"cannot export a tensor on {self.device()} to {target} without a copy")
             source, copied = self.to(target), True

@@ -9,8 +9,10 @@ use crate::codes::{describe, kind_from_code, kind_name};
 use crate::error::{guard, Error, Result};
 use crate::handles::{register_tensor, tensor, TorchTensor};
 
-type Binary = fn(&Tensor, &Tensor) -> std::result::Result<Tensor, TchError>;
-type Unary = fn(&Tensor) -> std::result::Result<Tensor, TchError>;
+/// What a libtorch operation gives: a new tensor, or libtorch's error.
+type Computed = std::result::Result<Tensor, TchError>;
+type Binary = fn(&Tensor, &Tensor) -> Computed;
+type Unary = fn(&Tensor) -> Computed;
 
 fn binary(op: Binary, h: *const TorchTensor, other: *const TorchTensor) -> Result<*mut TorchTensor> {
     let (a, b) = (tensor(h)?, tensor(other)?);
@@ -20,8 +22,12 @@ fn binary(op: Binary, h: *const TorchTensor, other: *const TorchTensor) -> Resul
 }
 
 fn unary(op: Unary, h: *const TorchTensor) -> Result<*mut TorchTensor> {
-    let a = tensor(h)?;
-    let result = op(&a.0).map_err(|e| Error::libtorch(describe(&a.0), &e))?;
+    apply(&tensor(h)?.0, op, |a| a)
+}
+
+/// A handle to `op(a)`; a libtorch error is prefixed with `context` of `a` described.
+fn apply(a: &Tensor, op: impl FnOnce(&Tensor) -> Computed, context: impl FnOnce(String) -> String) -> Result<*mut TorchTensor> {
+    let result = op(a).map_err(|e| Error::libtorch(context(describe(a)), &e))?;
     Ok(register_tensor(result))
 }
 
@@ -77,11 +83,7 @@ pub extern "C" fn rt_torch_torchtensor_tanh(h: *const TorchTensor) -> *mut Torch
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_softmax(h: *const TorchTensor, dim: i64) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_softmax", null_mut(), || {
-        let a = tensor(h)?;
-        let result = a.0
-            .f_softmax(dim, None::<Kind>)
-            .map_err(|e| Error::libtorch(format_args!("softmax over dim {dim} of {}", describe(&a.0)), &e))?;
-        Ok(register_tensor(result))
+        apply(&tensor(h)?.0, |a| a.f_softmax(dim, None::<Kind>), |a| format!("softmax over dim {dim} of {a}"))
     })
 }
 
@@ -99,10 +101,7 @@ pub extern "C" fn rt_torch_torchtensor_to_dtype(h: *const TorchTensor, dtype: i3
     guard("rt_torch_torchtensor_to_dtype", null_mut(), || {
         let a = tensor(h)?;
         let kind = kind_from_code(dtype)?;
-        let result = a.0
-            .f_to_kind(kind)
-            .map_err(|e| Error::libtorch(format_args!("cannot convert {} to {}", describe(&a.0), kind_name(kind)), &e))?;
-        Ok(register_tensor(result))
+        apply(&a.0, |a| a.f_to_kind(kind), |a| format!("cannot convert {a} to {}", kind_name(kind)))
     })
 }
 
@@ -114,12 +113,9 @@ pub extern "C" fn rt_torch_torchtensor_to_dtype(h: *const TorchTensor, dtype: i3
 #[no_mangle]
 pub unsafe extern "C" fn rt_torch_torchtensor_reshape(h: *const TorchTensor, dims: *const i64, ndim: i64) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_reshape", null_mut(), || {
-        let a = tensor(h)?;
+        let a = tensor(h)?; // a bad handle is reported before bad dims
         let dims = dims_slice(dims, ndim)?;
-        let result = a.0
-            .f_reshape(dims)
-            .map_err(|e| Error::libtorch(format_args!("cannot reshape {} to {dims:?}", describe(&a.0)), &e))?;
-        Ok(register_tensor(result))
+        apply(&a.0, |a| a.f_reshape(dims), |a| format!("cannot reshape {a} to {dims:?}"))
     })
 }
 
@@ -128,10 +124,6 @@ pub unsafe extern "C" fn rt_torch_torchtensor_reshape(h: *const TorchTensor, dim
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_transpose(h: *const TorchTensor, dim0: i64, dim1: i64) -> *mut TorchTensor {
     guard("rt_torch_torchtensor_transpose", null_mut(), || {
-        let a = tensor(h)?;
-        let result = a.0
-            .f_transpose(dim0, dim1)
-            .map_err(|e| Error::libtorch(format_args!("cannot transpose dims {dim0} and {dim1} of {}", describe(&a.0)), &e))?;
-        Ok(register_tensor(result))
+        apply(&tensor(h)?.0, |a| a.f_transpose(dim0, dim1), |a| format!("cannot transpose dims {dim0} and {dim1} of {a}"))
     })
 }
