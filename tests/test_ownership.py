@@ -93,3 +93,21 @@ def test_interpreter_exit_with_live_tensors_is_clean():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "51", "")
+
+
+def test_collecting_a_wrapper_leaves_the_threads_error_message_alone():
+    """A garbage collection can run between a failed call and the read of its message: the
+    finalizer frees without touching the error slot, as _free (which clears it on entry) would."""
+    lib = st._native.lib
+    doomed, other = st.tensor_ones([2]), st.tensor_ones([2])
+    raw = other.handle
+    other._owns_handle = False  # released below, by hand
+    with pytest.raises(st.HandleError):
+        lib.rt_torch_torchtensor_relu(None)
+    del doomed  # its finalizer runs here
+    lib.rt_torch_torchtensor_finalize(raw)
+    lib.rt_torch_torchtensor_finalize(raw)  # a second time, or a bad handle: ignored, silently
+    lib.rt_torch_torchtensor_finalize(0xDEADBEEF)
+    assert lib.rt_torch_last_error() == b"rt_torch_torchtensor_relu: the tensor handle is NULL"
+    with pytest.raises(st.HandleError, match="was already freed"):
+        lib.rt_torch_torchtensor_numel(raw)

@@ -109,6 +109,8 @@ SIGNATURES = {
     "rt_torch_dlpack_capsule_destructor": (None, (c_void_p,), NEVER),
     # memory
     "rt_torch_torchtensor_free": (None, (TENSOR,), VOID),
+    # for finalizers: like _free, but it leaves the error slot alone and reports nothing
+    "rt_torch_torchtensor_finalize": (None, (TENSOR,), NEVER),
 }
 
 

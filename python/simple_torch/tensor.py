@@ -563,7 +563,9 @@ class TorchTensorWrapper:
         handle = getattr(self, "_handle", None)
         if handle is not None and self._owns_handle:
             try:
-                lib.rt_torch_torchtensor_free(handle)
+                # Not _free: a collection can run between another call and the read of its
+                # error message, and must not clear it.
+                lib.rt_torch_torchtensor_finalize(handle)
             except Exception:  # nothing can be raised from here, not even at interpreter exit
                 pass
 

@@ -308,6 +308,13 @@ void rt_torch_clear_error(void);
 void rt_torch_torchtensor_free(TorchTensor *h);
 
 /**
+ * Releases a tensor handle as `rt_torch_torchtensor_free` does, but leaves the calling thread's
+ * error slot alone and ignores NULL, freed and unknown handles: for finalizers and garbage
+ * collectors, which may run between another call and its `rt_torch_last_error()`.
+ */
+void rt_torch_torchtensor_finalize(TorchTensor *h);
+
+/**
  * Element-wise `h + other`, broadcasting. NULL on error.
  */
 TorchTensor *rt_torch_torchtensor_add(const TorchTensor *h, const TorchTensor *other);
