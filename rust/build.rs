@@ -94,9 +94,8 @@ fn write_header() {
 }
 
 /// Compiles rust/shim.cpp against libtorch's headers; with CUDA (whose runtime headers come
-/// with the torch wheel's nvidia-* dependencies) also its stream part, and `cfg(simple_torch_cuda)`.
+/// with the torch wheel's nvidia-* dependencies) also its CUDA part.
 fn build_shim(libtorch_lib: &Path) {
-    println!("cargo::rustc-check-cfg=cfg(simple_torch_cuda)");
     println!("cargo:rerun-if-changed=rust/shim.cpp");
     println!("cargo:rerun-if-env-changed=SIMPLE_TORCH_CUDA_INCLUDE");
     let torch = libtorch_lib.parent().expect("libtorch's lib folder is inside the torch package");
@@ -128,6 +127,5 @@ fn build_shim(libtorch_lib: &Path) {
     shim.compile("simple_torch_shim");
     if cuda {
         println!("cargo:rustc-link-lib=c10_cuda");
-        println!("cargo:rustc-cfg=simple_torch_cuda");
     }
 }

@@ -1,4 +1,4 @@
-//! Checked handles: the registry of live tensors and streams.
+//! Checked handles: the registry of live tensors, streams and events.
 //!
 //! A handle is an identifier, never an address: callers get a number from a counter that is
 //! never reused, and every export looks it up here before doing anything. A freed handle, one
@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use tch::Tensor;
 
 use crate::error::{Error, Result};
-use crate::streams::Stream;
+use crate::streams::{Event, Stream};
 
 /// Opaque tensor handle of the C ABI (`TorchTensor*`); a registry key, never dereferenced.
 pub struct TorchTensor {
@@ -24,17 +24,25 @@ pub struct TorchStream {
     _opaque: (),
 }
 
+/// Opaque event handle of the C ABI (`TorchEvent*`); a registry key, never dereferenced.
+pub struct TorchEvent {
+    _opaque: (),
+}
+
 /// A tensor as the registry holds it: shared, so that a call in progress keeps its inputs
 /// alive even if another thread frees their handles meanwhile.
 pub struct SharedTensor(pub Tensor);
 
 // SAFETY: tch marks Tensor Send but not Sync. The exports only run libtorch operations that
-// read their inputs and return new tensors, which libtorch allows from many threads at once.
+// read their inputs and return new tensors, which libtorch allows from many threads at once;
+// the one exception, copy_from, writes a tensor's elements (never the Tensor object) as torch's
+// copy_ does, and a caller reading those elements meanwhile races as it would in torch.
 unsafe impl Sync for SharedTensor {}
 
 enum Object {
     Tensor(Arc<SharedTensor>),
     Stream(Arc<Stream>),
+    Event(Arc<Event>),
 }
 
 impl Object {
@@ -42,6 +50,7 @@ impl Object {
         match self {
             Object::Tensor(_) => "tensor",
             Object::Stream(_) => "stream",
+            Object::Event(_) => "event",
         }
     }
 }
@@ -88,22 +97,40 @@ pub fn register_stream(stream: Stream) -> *mut TorchStream {
     insert(Object::Stream(Arc::new(stream))) as usize as *mut TorchStream
 }
 
+/// Registers `event` and returns its new handle.
+pub fn register_event(event: Event) -> *mut TorchEvent {
+    insert(Object::Event(Arc::new(event))) as usize as *mut TorchEvent
+}
+
+/// The object of the expected kind behind handle `id`, or an error saying why there is none.
+fn lookup<T>(id: u64, expected: &str, pick: impl Fn(&Object) -> Option<&Arc<T>>) -> Result<Arc<T>> {
+    let shard = shard(id);
+    let found = shard.get(&id);
+    found.and_then(&pick).map(Arc::clone).ok_or_else(|| not_live(id, expected, found))
+}
+
 /// The live tensor behind `handle`, or an error saying why there is none.
 pub fn tensor(handle: *const TorchTensor) -> Result<Arc<SharedTensor>> {
-    let id = handle as usize as u64;
-    match shard(id).get(&id) {
-        Some(Object::Tensor(tensor)) => Ok(Arc::clone(tensor)),
-        found => Err(not_live(id, "tensor", found)),
-    }
+    lookup(handle as usize as u64, "tensor", |object| match object {
+        Object::Tensor(tensor) => Some(tensor),
+        _ => None,
+    })
 }
 
 /// The live stream behind `handle`, or an error saying why there is none.
 pub fn stream(handle: *const TorchStream) -> Result<Arc<Stream>> {
-    let id = handle as usize as u64;
-    match shard(id).get(&id) {
-        Some(Object::Stream(stream)) => Ok(Arc::clone(stream)),
-        found => Err(not_live(id, "stream", found)),
-    }
+    lookup(handle as usize as u64, "stream", |object| match object {
+        Object::Stream(stream) => Some(stream),
+        _ => None,
+    })
+}
+
+/// The live event behind `handle`, or an error saying why there is none.
+pub fn event(handle: *const TorchEvent) -> Result<Arc<Event>> {
+    lookup(handle as usize as u64, "event", |object| match object {
+        Object::Event(event) => Some(event),
+        _ => None,
+    })
 }
 
 /// Removes a tensor handle; the tensor is released once no call in progress still uses it.
@@ -114,6 +141,11 @@ pub fn release_tensor(handle: *mut TorchTensor) -> Result<()> {
 /// Removes a stream handle.
 pub fn release_stream(handle: *mut TorchStream) -> Result<()> {
     release(handle as usize as u64, "stream")
+}
+
+/// Removes an event handle; the event is destroyed once no call in progress still uses it.
+pub fn release_event(handle: *mut TorchEvent) -> Result<()> {
+    release(handle as usize as u64, "event")
 }
 
 fn release(id: u64, kind: &str) -> Result<()> {
@@ -129,7 +161,7 @@ fn release(id: u64, kind: &str) -> Result<()> {
     Ok(())
 }
 
-/// Number of handles not yet freed, tensors and streams.
+/// Number of handles not yet freed: tensors, streams and events.
 pub fn live_count() -> usize {
     (0..SHARDS as u64).map(|id| shard(id).len()).sum()
 }
@@ -137,9 +169,18 @@ pub fn live_count() -> usize {
 fn not_live(id: u64, expected: &str, found: Option<&Object>) -> Error {
     let issued = REGISTRY.next.load(Ordering::Relaxed);
     Error::handle(match found {
-        Some(object) => format!("{id:#x} is a {} handle, not a {expected} handle", object.kind()),
+        Some(object) => format!("{id:#x} is {} handle, not {} handle", article(object.kind()), article(expected)),
         None if id == 0 => format!("the {expected} handle is NULL"),
         None if (FIRST_HANDLE..issued).contains(&id) => format!("{expected} handle {id:#x} was already freed"),
         None => format!("{id:#x} is not a {expected} handle returned by simple_torch"),
     })
+}
+
+/// "a tensor", "an event".
+fn article(kind: &str) -> String {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {kind}")
+    } else {
+        format!("a {kind}")
+    }
 }

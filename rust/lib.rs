@@ -1,12 +1,13 @@
 //! simple-torch: libtorch through a plain, checked C ABI.
 //!
-//! Layer 1 of four (README.md): `rt_torch_*` functions over opaque tensor and stream handles, as
+//! Layer 1 of four (README.md): `rt_torch_*` functions over opaque tensor, stream and event handles, as
 //! `../shared/ABI.md` specifies. Handles are registry keys ([`handles`]), never addresses;
 //! every export reports failure through a sentinel result plus a per-thread message
 //! ([`error`]) and never unwinds or aborts.
 
 pub mod abi;
 mod codes;
+mod cuda;
 mod dlpack;
 mod error;
 pub mod handles;
@@ -26,4 +27,4 @@ pub use error::{
     RT_TORCH_ERROR_ARGUMENT, RT_TORCH_ERROR_DEVICE, RT_TORCH_ERROR_HANDLE, RT_TORCH_ERROR_INTERNAL, RT_TORCH_ERROR_NONE,
     RT_TORCH_ERROR_OUT_OF_MEMORY,
 };
-pub use handles::{TorchStream, TorchTensor};
+pub use handles::{TorchEvent, TorchStream, TorchTensor};

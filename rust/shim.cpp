@@ -6,10 +6,11 @@
 // DLPack: libtorch's own conversions (at::toDLPack, at::fromDLPack), which already get the
 // lifetime rules right; exported tensors are counted so that tests can prove each is deleted once.
 //
-// CUDA streams (c10::cuda, compiled only when libtorch has CUDA): a stream crosses into Rust as
+// CUDA (c10::cuda; without CUDA each function fails saying so): a stream crosses into Rust as
 // c10's packed form (StreamData3: id, device index, device type), so no C++ object is owned
 // across the boundary. Streams come from c10's per-device pool, which owns them for the life of
-// the process.
+// the process. Events are c10::Event objects that Rust owns and frees. Memory statistics come
+// from the CUDA caching allocator, as torch.cuda's do.
 
 #include <ATen/DLConvertor.h>
 #include <c10/util/Logging.h>
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -192,11 +194,35 @@ void simple_torch_dlpack_capsule_destructor(PyObject* capsule) {
 
 }  // extern "C"
 
-#ifdef SIMPLE_TORCH_CUDA
+// ---- In-place copies -----------------------------------------------------------------------------
 
+extern "C" {
+
+// dst.copy_(src, non_blocking): tch's copy_ has no non_blocking argument.
+int simple_torch_copy_(const void* dst, const void* src, int non_blocking, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    static_cast<const at::Tensor*>(dst)->copy_(*static_cast<const at::Tensor*>(src), non_blocking != 0);
+  });
+}
+
+}  // extern "C"
+
+// ---- CUDA: streams, events, the caching allocator ----------------------------------------------
+//
+// Every function below exists in every build, so Rust declares each once; without CUDA (a
+// CPU-only libtorch) its body is left out and it fails with a clear message.
+
+#ifdef SIMPLE_TORCH_CUDA
+#include <c10/core/Event.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <ATen/Context.h>
+#define CUDA_ONLY(...) __VA_ARGS__
+#else
+#define CUDA_ONLY(...) throw std::runtime_error("this libtorch was built without CUDA")
+#endif
 
 extern "C" {
 struct SimpleTorchCudaStream {
@@ -206,6 +232,7 @@ struct SimpleTorchCudaStream {
 };
 }
 
+#ifdef SIMPLE_TORCH_CUDA
 namespace {
 
 c10::cuda::CUDAStream unpack(const SimpleTorchCudaStream& stream) {
@@ -220,42 +247,126 @@ SimpleTorchCudaStream pack(const c10::cuda::CUDAStream& stream) {
   return {data.stream_id, data.device_index, static_cast<int32_t>(data.device_type)};
 }
 
+c10::DeviceIndex index(int32_t device) { return static_cast<c10::DeviceIndex>(device); }
+
+c10::Event& event(void* raw) { return *static_cast<c10::Event*>(raw); }
+
+// The caching allocator serves a device only once CUDA is initialized, as torch.cuda does on first use.
+void init_cuda() { at::globalContext().lazyInitDevice(c10::DeviceType::CUDA); }
+
 }  // namespace
+#endif
 
 extern "C" {
 
 int simple_torch_cuda_stream_new(int32_t device, SimpleTorchCudaStream* out, char* error, size_t error_len) {
-  return guarded(error, error_len, [&] {
-    *out = pack(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device)));
-  });
+  return guarded(error, error_len, [&] { CUDA_ONLY(*out = pack(c10::cuda::getStreamFromPool(false, index(device)))); });
 }
 
 int simple_torch_cuda_stream_synchronize(const SimpleTorchCudaStream* stream, char* error, size_t error_len) {
-  return guarded(error, error_len, [&] { unpack(*stream).synchronize(); });
+  return guarded(error, error_len, [&] { CUDA_ONLY(unpack(*stream).synchronize()); });
 }
 
 int simple_torch_cuda_stream_query(const SimpleTorchCudaStream* stream, int32_t* done, char* error, size_t error_len) {
-  return guarded(error, error_len, [&] { *done = unpack(*stream).query() ? 1 : 0; });
+  return guarded(error, error_len, [&] { CUDA_ONLY(*done = unpack(*stream).query() ? 1 : 0); });
+}
+
+// The stream's cudaStream_t, for other CUDA libraries (NULL is the legacy default stream).
+int simple_torch_cuda_stream_raw(const SimpleTorchCudaStream* stream, void** out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { CUDA_ONLY(*out = unpack(*stream).stream()); });
 }
 
 int simple_torch_cuda_current_stream(int32_t device, SimpleTorchCudaStream* out, char* error, size_t error_len) {
-  return guarded(error, error_len, [&] {
-    *out = pack(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)));
-  });
+  return guarded(error, error_len, [&] { CUDA_ONLY(*out = pack(c10::cuda::getCurrentCUDAStream(index(device)))); });
+}
+
+int simple_torch_cuda_set_current_stream(const SimpleTorchCudaStream* stream, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { CUDA_ONLY(c10::cuda::setCurrentCUDAStream(unpack(*stream))); });
 }
 
 // Waits for all work queued on any stream of the device, as torch.cuda.synchronize(device) does.
 int simple_torch_cuda_device_synchronize(int32_t device, char* error, size_t error_len) {
   return guarded(error, error_len, [&] {
-    c10::cuda::CUDAGuard on_device(static_cast<c10::DeviceIndex>(device));
-    c10::cuda::device_synchronize();
+    CUDA_ONLY(c10::cuda::CUDAGuard on_device(index(device)); c10::cuda::device_synchronize());
   });
 }
 
-int simple_torch_cuda_set_current_stream(const SimpleTorchCudaStream* stream, char* error, size_t error_len) {
-  return guarded(error, error_len, [&] { c10::cuda::setCurrentCUDAStream(unpack(*stream)); });
+// Events: c10::Event, whose CUDA implementation lives in libc10_cuda. Its device is set by the
+// first record; timing needs the backend's default flag (PyTorch's default disables timing).
+int simple_torch_cuda_event_new(int32_t enable_timing, void** out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    CUDA_ONLY(*out = new c10::Event(c10::DeviceType::CUDA,
+                                    enable_timing ? c10::EventFlag::BACKEND_DEFAULT : c10::EventFlag::PYTORCH_DEFAULT));
+  });
+}
+
+void simple_torch_cuda_event_free(void* event) {
+  try {
+    CUDA_ONLY(delete static_cast<c10::Event*>(event));
+  } catch (...) {
+    // Destroying a CUDA event cannot fail in a way a caller could act on.
+  }
+}
+
+int simple_torch_cuda_event_record(void* raw, const SimpleTorchCudaStream* stream, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { CUDA_ONLY(event(raw).record(unpack(*stream).unwrap())); });
+}
+
+// Work queued on `stream` after this waits for the event's recorded work, without blocking the host.
+int simple_torch_cuda_event_block(void* raw, const SimpleTorchCudaStream* stream, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { CUDA_ONLY(event(raw).block(unpack(*stream).unwrap())); });
+}
+
+int simple_torch_cuda_event_query(void* raw, int32_t* done, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { CUDA_ONLY(*done = event(raw).query() ? 1 : 0); });
+}
+
+int simple_torch_cuda_event_synchronize(void* raw, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { CUDA_ONLY(event(raw).synchronize()); });
+}
+
+int simple_torch_cuda_event_elapsed_ms(void* start, void* end, double* out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { CUDA_ONLY(*out = event(start).elapsedTime(event(end))); });
+}
+
+// The caching allocator's byte counts for the device: now and peak, allocated and reserved.
+int simple_torch_cuda_memory_stats(int32_t device, int64_t* out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    CUDA_ONLY(
+      init_cuda();
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index(device));
+      const auto all = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+      out[0] = stats.allocated_bytes[all].current;
+      out[1] = stats.allocated_bytes[all].peak;
+      out[2] = stats.reserved_bytes[all].current;
+      out[3] = stats.reserved_bytes[all].peak;
+    );
+  });
+}
+
+int simple_torch_cuda_reset_peak_memory_stats(int32_t device, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    CUDA_ONLY(init_cuda(); c10::cuda::CUDACachingAllocator::resetPeakStats(index(device)));
+  });
+}
+
+// Returns the cached blocks that no tensor uses to the driver, on every device.
+int simple_torch_cuda_empty_cache(char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    CUDA_ONLY(init_cuda(); c10::cuda::CUDACachingAllocator::emptyCache());
+  });
+}
+
+// The driver's free and total memory on the device (cudaMemGetInfo), in bytes.
+int simple_torch_cuda_memory_info(int32_t device, int64_t* free, int64_t* total, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    CUDA_ONLY(
+      init_cuda();
+      const auto info = c10::cuda::CUDACachingAllocator::get()->getMemoryInfo(index(device));
+      *free = static_cast<int64_t>(info.first);
+      *total = static_cast<int64_t>(info.second);
+    );
+  });
 }
 
 }  // extern "C"
-
-#endif  // SIMPLE_TORCH_CUDA

@@ -1,15 +1,20 @@
-//! Streams: CUDA streams from libtorch's pool (through the C++ shim rust/shim.cpp), and
-//! a CPU stream, like `torch.cpu.Stream`, so device-agnostic code runs unchanged on the CPU:
+//! Streams and events: CUDA streams from libtorch's pool and CUDA events (rust/cuda.rs), and a
+//! CPU stream, like `torch.cpu.Stream`, so device-agnostic code runs unchanged on the CPU:
 //! work on it is done as soon as it is issued.
+
+use std::ffi::c_void;
+use std::ptr::null_mut;
+use std::sync::{Mutex, MutexGuard};
 
 use tch::Device;
 
 use crate::codes::{self, device_name};
-use crate::error::{without_cpp_trace, Error, Result};
+use crate::cuda::{self, CudaEvent, CudaStream};
+use crate::error::{Error, Result};
 
 pub enum Stream {
     Cpu,
-    Cuda(cuda::CudaStream),
+    Cuda(CudaStream),
 }
 
 impl Stream {
@@ -17,7 +22,15 @@ impl Stream {
     pub fn new(device: i32) -> Result<Stream> {
         match codes::device_from_code(device)? {
             Device::Cpu => Ok(Stream::Cpu),
-            _ => cuda::new(device).map(Stream::Cuda),
+            _ => cuda::new_stream(device).map(Stream::Cuda),
+        }
+    }
+
+    /// The calling thread's current stream on the device with ABI code `device`.
+    pub fn current(device: i32) -> Result<Stream> {
+        match codes::device_from_code(device)? {
+            Device::Cpu => Ok(Stream::Cpu),
+            _ => cuda::current(device).map(Stream::Cuda),
         }
     }
 
@@ -49,6 +62,23 @@ impl Stream {
         }
     }
 
+    /// The `cudaStream_t` of a CUDA stream; NULL for the CPU stream (and CUDA's legacy default stream).
+    pub fn raw(&self) -> Result<*mut c_void> {
+        match self {
+            Stream::Cpu => Ok(null_mut()),
+            Stream::Cuda(stream) => cuda::raw(stream),
+        }
+    }
+
+    /// Makes this stream current on its device for the calling thread: libtorch queues the
+    /// thread's work for that device on it.
+    pub fn make_current(&self) -> Result<()> {
+        match self {
+            Stream::Cpu => Ok(()),
+            Stream::Cuda(stream) => cuda::set_current(stream),
+        }
+    }
+
     /// Runs `body` with this stream current on its device, then restores the previous one.
     pub fn run<T>(&self, body: impl FnOnce() -> Result<T>) -> Result<T> {
         match self {
@@ -62,6 +92,67 @@ impl Stream {
             }
         }
     }
+
+    /// Makes work queued on this stream from now on wait for the event's recorded work; the
+    /// CPU stream waits by blocking the calling thread until the event completes.
+    pub fn wait_event(&self, event: &Event) -> Result<()> {
+        let event = event.lock();
+        match self {
+            Stream::Cpu => event.synchronize(),
+            Stream::Cuda(stream) => event.block(stream),
+        }
+    }
+}
+
+/// A CUDA event: a marker recorded on a stream, to wait for or to time the work before it.
+pub struct Event(Mutex<CudaEvent>);
+
+impl Event {
+    pub fn new(enable_timing: bool) -> Result<Event> {
+        if codes::cuda_device_count() == 0 {
+            return Err(Error::device("cannot create an event: CUDA is not available (events mark work on CUDA streams)"));
+        }
+        Ok(Event(Mutex::new(CudaEvent::new(enable_timing)?)))
+    }
+
+    /// The event, for one use at a time (c10 events are not thread-safe).
+    fn lock(&self) -> MutexGuard<'_, CudaEvent> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records the event on a CUDA stream: it completes when the work queued there before it does.
+    pub fn record(&self, stream: &Stream) -> Result<()> {
+        match stream {
+            Stream::Cpu => Err(Error::argument(
+                "cannot record an event on a CPU stream: its work is done when issued (record on a CUDA stream)",
+            )),
+            Stream::Cuda(stream) => self.lock().record(stream),
+        }
+    }
+
+    pub fn query(&self) -> Result<bool> {
+        self.lock().query()
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        self.lock().synchronize()
+    }
+
+    /// Milliseconds from this event to `end`.
+    pub fn elapsed_ms(&self, end: &Event) -> Result<f64> {
+        if std::ptr::eq(self, end) {
+            let event = self.lock();
+            return event.elapsed_ms(&event);
+        }
+        // Lock in address order, so that two threads timing (a, b) and (b, a) cannot deadlock.
+        let (start, stop) = if (self as *const Event) < (end as *const Event) {
+            (self.lock(), end.lock())
+        } else {
+            let stop = end.lock();
+            (self.lock(), stop)
+        };
+        start.elapsed_ms(&stop)
+    }
 }
 
 /// Waits for all work queued on the device with ABI code `device`; nothing to wait for on the CPU.
@@ -69,112 +160,5 @@ pub fn synchronize_device(device: i32) -> Result<()> {
     match codes::device_from_code(device)? {
         Device::Cpu => Ok(()),
         _ => cuda::device_synchronize(device),
-    }
-}
-
-#[cfg_attr(not(simple_torch_cuda), allow(dead_code))]
-fn shim_error(what: &str, text: &str) -> Error {
-    Error::device(format!("{what}: {}", without_cpp_trace(text)))
-}
-
-#[cfg(simple_torch_cuda)]
-mod cuda {
-    use std::ffi::{c_char, c_int};
-
-    use super::shim_error;
-    use crate::error::Result;
-
-    /// c10's packed stream (StreamData3), as rust/shim.cpp passes it.
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    pub struct CudaStream {
-        id: i64,
-        pub device_index: i32,
-        device_type: i32,
-    }
-
-    extern "C" {
-        fn simple_torch_cuda_stream_new(device: i32, out: *mut CudaStream, error: *mut c_char, len: usize) -> c_int;
-        fn simple_torch_cuda_stream_synchronize(stream: *const CudaStream, error: *mut c_char, len: usize) -> c_int;
-        fn simple_torch_cuda_stream_query(stream: *const CudaStream, done: *mut i32, error: *mut c_char, len: usize) -> c_int;
-        fn simple_torch_cuda_current_stream(device: i32, out: *mut CudaStream, error: *mut c_char, len: usize) -> c_int;
-        fn simple_torch_cuda_set_current_stream(stream: *const CudaStream, error: *mut c_char, len: usize) -> c_int;
-        fn simple_torch_cuda_device_synchronize(device: i32, error: *mut c_char, len: usize) -> c_int;
-    }
-
-    /// Calls a shim function, turning its C++ exception into an Error.
-    fn call(what: &str, f: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
-        crate::shim::call(f).map_err(|text| shim_error(what, &text))
-    }
-
-    const EMPTY: CudaStream = CudaStream { id: 0, device_index: 0, device_type: 0 };
-
-    pub fn new(device: i32) -> Result<CudaStream> {
-        let mut stream = EMPTY;
-        call("cannot create a CUDA stream", |e, n| unsafe { simple_torch_cuda_stream_new(device, &mut stream, e, n) })?;
-        Ok(stream)
-    }
-
-    pub fn synchronize(stream: &CudaStream) -> Result<()> {
-        call("cannot synchronize the CUDA stream", |e, n| unsafe { simple_torch_cuda_stream_synchronize(stream, e, n) })
-    }
-
-    pub fn query(stream: &CudaStream) -> Result<bool> {
-        let mut done = 0;
-        call("cannot query the CUDA stream", |e, n| unsafe { simple_torch_cuda_stream_query(stream, &mut done, e, n) })?;
-        Ok(done != 0)
-    }
-
-    pub fn current(device: i32) -> Result<CudaStream> {
-        let mut stream = EMPTY;
-        call("cannot read the current CUDA stream", |e, n| unsafe { simple_torch_cuda_current_stream(device, &mut stream, e, n) })?;
-        Ok(stream)
-    }
-
-    pub fn set_current(stream: &CudaStream) -> Result<()> {
-        call("cannot make the CUDA stream current", |e, n| unsafe { simple_torch_cuda_set_current_stream(stream, e, n) })
-    }
-
-    pub fn device_synchronize(device: i32) -> Result<()> {
-        call("cannot synchronize the CUDA device", |e, n| unsafe { simple_torch_cuda_device_synchronize(device, e, n) })
-    }
-}
-
-/// A libtorch without CUDA: there is no CUDA device to make a stream on, so `Stream::new`
-/// never reaches these (its device check fails first); they exist so the code compiles.
-#[cfg(not(simple_torch_cuda))]
-mod cuda {
-    use crate::error::{Error, Result};
-
-    pub struct CudaStream {
-        pub device_index: i32,
-    }
-
-    fn unsupported<T>() -> Result<T> {
-        Err(Error::device("this libtorch was built without CUDA"))
-    }
-
-    pub fn new(_device: i32) -> Result<CudaStream> {
-        unsupported()
-    }
-
-    pub fn synchronize(_stream: &CudaStream) -> Result<()> {
-        unsupported()
-    }
-
-    pub fn query(_stream: &CudaStream) -> Result<bool> {
-        unsupported()
-    }
-
-    pub fn current(_device: i32) -> Result<CudaStream> {
-        unsupported()
-    }
-
-    pub fn set_current(_stream: &CudaStream) -> Result<()> {
-        unsupported()
-    }
-
-    pub fn device_synchronize(_device: i32) -> Result<()> {
-        unsupported()
     }
 }

@@ -39,6 +39,11 @@ for _name, (_restype, _argtypes, _failure) in SIGNATURES.items():
 
 HAS_KIND = "rt_torch_last_error_kind" in SIGNATURES
 HAS_STREAMS = "rt_torch_stream_create" in SIGNATURES
+GPUS = DLL.rt_torch_cuda_device_count()
+# Events exist only on CUDA; without it, event arguments get only bad handles.
+HAS_EVENTS = "rt_torch_event_create" in SIGNATURES and GPUS > 0
+# Exports that fail without CUDA whatever their arguments (once their handles are good).
+NEEDS_CUDA = {"rt_torch_cuda_empty_cache", "rt_torch_event_create", "rt_torch_torchtensor_pin_memory"}
 
 # Error kinds (RT_TORCH_ERROR_*).
 ARGUMENT, DEVICE, HANDLE, OUT_OF_MEMORY = 1, 2, 3, 4
@@ -161,8 +166,15 @@ class Arena:
         self.dlpacks.append((managed, versioned))
         return managed
 
+    def event(self) -> int:
+        handle = DLL.rt_torch_event_create(False)
+        if not handle:
+            raise RuntimeError(f"cannot make an event: {last_error()}")
+        self.owned.append(("event", handle))
+        return handle
+
     def make(self, kind: str) -> int:
-        return self.tensor() if kind == "tensor" else self.stream()
+        return getattr(self, kind)()
 
     def freed(self, kind: str) -> int:
         handle = self.make(kind)
@@ -186,8 +198,12 @@ class Arena:
         return problems
 
 
+def article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def makeable(kind: str) -> bool:
-    return kind == "tensor" or (kind == "stream" and HAS_STREAMS)
+    return kind == "tensor" or (kind == "stream" and HAS_STREAMS) or (kind == "event" and HAS_EVENTS)
 
 
 # --- values for one argument (or a pair of arguments) ---------------------------------------------
@@ -203,8 +219,8 @@ class Value:
 
 
 def handle_values(kind: str, function: str) -> list[Value]:
-    """A valid handle of `kind`, and every bad one."""
-    values = [Value(f"{kind}", lambda a: a.make(kind))]
+    """A valid handle of `kind` (if one can be made here), and every bad one."""
+    values = [Value(f"{kind}", lambda a: a.make(kind))] if makeable(kind) else []
     if kind == "tensor":
         for dims, dtype, text in [
             ((2, 3), 6, "f32[2,3]"), ((4, 5), 6, "f32[4,5]"), ((), 6, "f32[]"), ((0, 3), 6, "f32[0,3]"),
@@ -214,13 +230,14 @@ def handle_values(kind: str, function: str) -> list[Value]:
             values.append(Value(text, lambda a, d=dims, t=dtype: a.tensor(d, t), "any"))
     null_ok = function == free_function(kind)  # free(NULL) is a no-op
     values.append(Value("NULL", lambda a: None, "ok" if null_ok else "error", HANDLE, () if null_ok else ("is NULL",)))
-    values.append(Value(f"freed {kind}", lambda a: a.freed(kind), "error", HANDLE, ("was already freed",)))
+    if makeable(kind):
+        values.append(Value(f"freed {kind}", lambda a: a.freed(kind), "error", HANDLE, ("was already freed",)))
     for bad in BAD_HANDLE_VALUES:
         values.append(Value(f"{bad:#x}", lambda a, b=bad: b, "error", HANDLE, (f"{bad:#x}", "returned by simple_torch")))
-    for other in ("tensor", "stream"):
+    for other in ("tensor", "stream", "event"):
         if other != kind and makeable(other):
             values.append(Value(f"a {other}", lambda a, o=other: a.make(o), "error", HANDLE,
-                                (f"is a {other} handle, not a {kind} handle",)))
+                                (f"is {article(other)} handle, not {article(kind)} handle",)))
             values.append(Value(f"freed {other}", lambda a, o=other: a.freed(o), "error", HANDLE))
     return values
 
@@ -295,7 +312,7 @@ def device_values(function: str, gpus: int) -> list[Value]:
     values = []
     for code in (-1, 0, 1, 5, 2**31 - 1, -2, -100, -(2**31)):
         if code == -1:
-            cpu_refused = function == "rt_torch_torchtensor_cuda"
+            cpu_refused = function == "rt_torch_torchtensor_cuda" or function.startswith("rt_torch_cuda_")
             values.append(Value("device -1", lambda a: -1, "error" if cpu_refused else "ok", ARGUMENT,
                                 ("invalid CUDA device index -1",) if cpu_refused else ()))
         elif code < -1:
@@ -405,7 +422,7 @@ def arguments(function: str, gpus: int) -> list[list[Value]]:
         param, ctype = params[index], argtypes[index]
         after = params[index + 1] if index + 1 < len(params) else None
         kind = handle_kind(param.base) if param.pointer else None
-        if kind and makeable(kind):
+        if kind and (makeable(kind) or kind == "event"):
             slots.append(handle_values(kind, function))
         elif param.name == "data" and after is not None and after.name == "dims":
             slots.append(dims_values(with_data=True))
@@ -438,7 +455,7 @@ class Case:
 def build_cases(gpus: int | None = None) -> list[Case]:
     """Every export: all-valid, then each argument slot in turn through its values."""
     if gpus is None:
-        gpus = DLL.rt_torch_cuda_device_count()
+        gpus = GPUS
     cases = []
     for function in SIGNATURES:
         slots = arguments(function, gpus)
@@ -508,14 +525,11 @@ def hand_written_cases() -> list[Case]:
 # --- running one case ---------------------------------------------------------------------------
 
 SENTINELS = {_native.NULL: None, _native.MINUS_1: -1, _native.MINUS_2: -2, _native.FALSE: False}
-# Functions that read or clear the error slot, or (the finalizers) leave it alone.
-ERROR_SLOT = {
-    "rt_torch_last_error", "rt_torch_last_error_kind", "rt_torch_clear_error",
-    "rt_torch_dlpack_capsule_destructor", "rt_torch_torchtensor_finalize",
-}
 # Functions that report nothing by design, so bad arguments cannot be seen to fail: the
-# capsule destructor (only NULL is safe outside CPython) and the finalizer (it ignores them).
-UNCHECKABLE = {"rt_torch_dlpack_capsule_destructor", "rt_torch_torchtensor_finalize"}
+# capsule destructor (only NULL is safe outside CPython) and the finalizers (they ignore them).
+UNCHECKABLE = {"rt_torch_dlpack_capsule_destructor"} | {name for name in SIGNATURES if name.endswith("_finalize")}
+# Functions that read or clear the error slot, or (the uncheckable ones) leave it alone.
+ERROR_SLOT = {"rt_torch_last_error", "rt_torch_last_error_kind", "rt_torch_clear_error"} | UNCHECKABLE
 
 
 def expectation(case: Case) -> tuple[str, int | None, tuple[str, ...]]:
@@ -530,6 +544,8 @@ def expectation(case: Case) -> tuple[str, int | None, tuple[str, ...]]:
     handles = [v for v in case.values if v.expect == "error" and v.kind == HANDLE]
     if handles:
         return ("error", HANDLE, handles[0].words if len(handles) == 1 else ())
+    if case.function in NEEDS_CUDA and GPUS == 0:
+        return "error", DEVICE, ("CUDA is not available",)
     if any(v.expect == "any" for v in case.values):
         return "any", None, ()
     errors = [v for v in case.values if v.expect == "error"]

@@ -1,4 +1,5 @@
-//! Where a tensor lives, and moving it: the seed design's device management.
+//! Where a tensor lives, and moving it: the seed design's device management, pinned memory
+//! and in-place copies.
 
 use std::ptr::null_mut;
 
@@ -7,7 +8,7 @@ use tch::{Device, Tensor};
 use crate::codes::{self, describe, device_code, device_name};
 use crate::error::{guard, Error, Result};
 use crate::handles::{register_tensor, tensor, SharedTensor, TorchTensor};
-use crate::streams;
+use crate::{shim, streams};
 
 /// The tensor on `device`: a copy, or the same storage if it is already there.
 pub(crate) fn moved(tensor: &SharedTensor, device: Device, non_blocking: bool) -> Result<Tensor> {
@@ -67,4 +68,52 @@ pub extern "C" fn rt_torch_torchtensor_to_device(h: *const TorchTensor, device: 
 #[no_mangle]
 pub extern "C" fn rt_torch_device_synchronize(device: i32) {
     guard("rt_torch_device_synchronize", (), || streams::synchronize_device(device))
+}
+
+// ---- transfers ---------------------------------------------------------------------------------
+
+/// A copy of a CPU tensor in pinned (page-locked) memory, from which copies to a GPU can run
+/// asynchronously (`non_blocking`). NULL on error, e.g. without CUDA.
+#[no_mangle]
+pub extern "C" fn rt_torch_torchtensor_pin_memory(h: *const TorchTensor) -> *mut TorchTensor {
+    guard("rt_torch_torchtensor_pin_memory", null_mut(), || {
+        let tensor = tensor(h)?;
+        if codes::cuda_device_count() == 0 {
+            return Err(Error::device(format!(
+                "cannot pin {}: CUDA is not available (pinned memory speeds up copies to a GPU)",
+                describe(&tensor.0)
+            )));
+        }
+        let pinned = tensor.0.f_pin_memory(Device::Cpu).map_err(|e| Error::libtorch(format_args!("cannot pin {}", describe(&tensor.0)), &e))?;
+        Ok(register_tensor(pinned))
+    })
+}
+
+/// True if the tensor is in pinned CPU memory (never without CUDA); false if not, and false
+/// with an error recorded on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_torchtensor_is_pinned(h: *const TorchTensor) -> bool {
+    guard("rt_torch_torchtensor_is_pinned", false, || {
+        let tensor = tensor(h)?;
+        if codes::cuda_device_count() == 0 || tensor.0.device() != Device::Cpu {
+            return Ok(false);
+        }
+        Ok(tensor.0.f_is_pinned(Device::Cpu)?)
+    })
+}
+
+/// Copies `src`'s elements into `dst` in place, as torch's `dst.copy_(src, non_blocking)`:
+/// across devices and dtypes, broadcasting `src` to `dst`'s shape. Every handle that shares
+/// `dst`'s memory (views, DLPack exports) sees the new values. `non_blocking` lets a copy
+/// between pinned memory and a GPU overlap with the caller. True on success, false on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_torchtensor_copy_from(dst: *const TorchTensor, src: *const TorchTensor, non_blocking: bool) -> bool {
+    guard("rt_torch_torchtensor_copy_from", false, || {
+        let (target, source) = (tensor(dst)?, tensor(src)?);
+        shim::copy_into(&target.0, &source.0, non_blocking).map_err(|text| {
+            let context = format_args!("cannot copy {} into {}", describe(&source.0), describe(&target.0));
+            Error::libtorch(context, &tch::TchError::Torch(text))
+        })?;
+        Ok(true)
+    })
 }

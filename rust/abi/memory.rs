@@ -1,8 +1,10 @@
-//! Releasing handles.
+//! Memory: releasing handles, and the CUDA caching allocator's statistics.
 
 use std::panic::catch_unwind;
 
-use crate::error::guard;
+use crate::codes::cuda_device;
+use crate::cuda::{self, MemoryStats};
+use crate::error::{guard, Result};
 use crate::handles::{release_tensor, TorchTensor};
 
 /// Releases a tensor handle. NULL is a no-op; a freed or unknown handle records an error and
@@ -21,4 +23,75 @@ pub extern "C" fn rt_torch_torchtensor_finalize(h: *mut TorchTensor) {
         // Nothing to report to, by design: a bad handle is ignored, and so would be a panic.
         let _ = catch_unwind(|| release_tensor(h));
     }
+}
+
+// ---- CUDA memory: libtorch's caching allocator, as torch.cuda reports it ----------------------
+
+/// The allocator's statistics for `cuda:device`, once the device is known to exist.
+fn memory_stats(device: i32) -> Result<MemoryStats> {
+    cuda_device(device)?;
+    cuda::memory_stats(device)
+}
+
+/// Bytes that tensors occupy on `cuda:device` now (`torch.cuda.memory_allocated`); -1 on error,
+/// e.g. without CUDA.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_memory_allocated(device: i32) -> i64 {
+    guard("rt_torch_cuda_memory_allocated", -1, || Ok(memory_stats(device)?.allocated))
+}
+
+/// The most bytes tensors occupied on `cuda:device` since the start or the last
+/// `rt_torch_cuda_reset_peak_memory_stats`; -1 on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_max_memory_allocated(device: i32) -> i64 {
+    guard("rt_torch_cuda_max_memory_allocated", -1, || Ok(memory_stats(device)?.max_allocated))
+}
+
+/// Bytes the caching allocator holds on `cuda:device`: in use plus cached for reuse; -1 on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_memory_reserved(device: i32) -> i64 {
+    guard("rt_torch_cuda_memory_reserved", -1, || Ok(memory_stats(device)?.reserved))
+}
+
+/// The most bytes the caching allocator held on `cuda:device`; -1 on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_max_memory_reserved(device: i32) -> i64 {
+    guard("rt_torch_cuda_max_memory_reserved", -1, || Ok(memory_stats(device)?.max_reserved))
+}
+
+/// Starts the peaks (`max_memory_*`) of `cuda:device` again from the current values.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_reset_peak_memory_stats(device: i32) {
+    guard("rt_torch_cuda_reset_peak_memory_stats", (), || {
+        cuda_device(device)?;
+        cuda::reset_peak_memory_stats(device)
+    })
+}
+
+/// Returns cached memory that no tensor uses to the driver, on every GPU (`torch.cuda.empty_cache`);
+/// memory that tensors use stays. An error without CUDA.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_empty_cache() {
+    guard("rt_torch_cuda_empty_cache", (), || {
+        cuda_device(0)?;
+        cuda::empty_cache()
+    })
+}
+
+/// Bytes free on `cuda:device` as the driver sees it (other processes included); -1 on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_memory_free(device: i32) -> i64 {
+    guard("rt_torch_cuda_memory_free", -1, || {
+        cuda_device(device)?;
+        Ok(cuda::memory_info(device)?.0)
+    })
+}
+
+/// Total bytes of memory on `cuda:device`; -1 on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_cuda_memory_total(device: i32) -> i64 {
+    guard("rt_torch_cuda_memory_total", -1, || {
+        cuda_device(device)?;
+        Ok(cuda::memory_info(device)?.1)
+    })
 }

@@ -247,6 +247,17 @@ int main(void) {
     check_floats(r, a_data, 6, "to_stream(-1) on a CPU stream; query true, sync ok");
     release(r);
 
+    TorchStream *current = rt_torch_stream_current(RT_TORCH_DEVICE_CPU);
+    if (current == NULL || rt_torch_torchstream_device(current) != RT_TORCH_DEVICE_CPU) fail("stream_current(-1)");
+    rt_torch_torchstream_set_current(current);
+    no_error("stream_current(-1) is a CPU stream; set_current on it");
+    rt_torch_torchstream_free(current);
+
+    r = made(rt_torch_tensor_zeros(d23, 2), "a tensor to copy into");
+    if (!rt_torch_torchtensor_copy_from(r, a, false)) fail("copy_from failed: %s", rt_torch_last_error());
+    check_floats(r, a_data, 6, "copy_from writes a's values in place");
+    release(r);
+
     if (gpus > 0) {
         r = made(rt_torch_torchtensor_cuda(a, 0), "cuda(0)");
         if (!rt_torch_torchtensor_is_cuda(r) || rt_torch_torchtensor_device(r) != 0) fail("cuda(0) is not on cuda:0");
@@ -338,6 +349,14 @@ int main(void) {
     expect_error("rt_torch_tensor_ones_opts", no_such_gpu, RT_TORCH_ERROR_DEVICE, "ones_opts on a missing GPU");
     if (rt_torch_stream_create(gpus) != NULL) fail("stream_create on a missing GPU did not fail");
     expect_error("rt_torch_stream_create", no_such_gpu, RT_TORCH_ERROR_DEVICE, "stream_create on a missing GPU");
+    if (rt_torch_cuda_memory_allocated(gpus) != -1) fail("memory_allocated on a missing GPU did not fail");
+    expect_error("rt_torch_cuda_memory_allocated", no_such_gpu, RT_TORCH_ERROR_DEVICE, "memory_allocated on a missing GPU");
+    if (gpus == 0) {
+        if (rt_torch_event_create(true) != NULL) fail("event_create without CUDA did not fail");
+        expect_error("rt_torch_event_create", "CUDA is not available", RT_TORCH_ERROR_DEVICE, "event_create without CUDA");
+    }
+    if (rt_torch_torchtensor_copy_from(a, (const TorchTensor *)stream, false)) fail("copy_from a stream did not fail");
+    expect_error("rt_torch_torchtensor_copy_from", "is a stream handle, not a tensor handle", RT_TORCH_ERROR_HANDLE, "copy_from(a, a stream)");
     if (rt_torch_stream_create(-2) != NULL) fail("stream_create(-2) did not fail");
     expect_error("rt_torch_stream_create", "-2", RT_TORCH_ERROR_ARGUMENT, "stream_create(-2)");
 

@@ -108,6 +108,11 @@
 #define RT_TORCH_ERROR_INTERNAL 5
 
 /**
+ * Opaque event handle of the C ABI (`TorchEvent*`); a registry key, never dereferenced.
+ */
+typedef struct TorchEvent TorchEvent;
+
+/**
  * Opaque stream handle of the C ABI (`TorchStream*`); a registry key, never dereferenced.
  */
 typedef struct TorchStream TorchStream;
@@ -226,6 +231,28 @@ TorchTensor *rt_torch_torchtensor_to_device(const TorchTensor *h,
 void rt_torch_device_synchronize(int32_t device);
 
 /**
+ * A copy of a CPU tensor in pinned (page-locked) memory, from which copies to a GPU can run
+ * asynchronously (`non_blocking`). NULL on error, e.g. without CUDA.
+ */
+TorchTensor *rt_torch_torchtensor_pin_memory(const TorchTensor *h);
+
+/**
+ * True if the tensor is in pinned CPU memory (never without CUDA); false if not, and false
+ * with an error recorded on error.
+ */
+bool rt_torch_torchtensor_is_pinned(const TorchTensor *h);
+
+/**
+ * Copies `src`'s elements into `dst` in place, as torch's `dst.copy_(src, non_blocking)`:
+ * across devices and dtypes, broadcasting `src` to `dst`'s shape. Every handle that shares
+ * `dst`'s memory (views, DLPack exports) sees the new values. `non_blocking` lets a copy
+ * between pinned memory and a GPU overlap with the caller. True on success, false on error.
+ */
+bool rt_torch_torchtensor_copy_from(const TorchTensor *dst,
+                                    const TorchTensor *src,
+                                    bool non_blocking);
+
+/**
  * A new DLPack tensor sharing `h`'s memory; the caller owns it and must hand it to a consumer
  * or call its deleter. The memory stays valid until then, even after `h` is freed. NULL on error.
  */
@@ -313,6 +340,49 @@ void rt_torch_torchtensor_free(TorchTensor *h);
  * collectors, which may run between another call and its `rt_torch_last_error()`.
  */
 void rt_torch_torchtensor_finalize(TorchTensor *h);
+
+/**
+ * Bytes that tensors occupy on `cuda:device` now (`torch.cuda.memory_allocated`); -1 on error,
+ * e.g. without CUDA.
+ */
+int64_t rt_torch_cuda_memory_allocated(int32_t device);
+
+/**
+ * The most bytes tensors occupied on `cuda:device` since the start or the last
+ * `rt_torch_cuda_reset_peak_memory_stats`; -1 on error.
+ */
+int64_t rt_torch_cuda_max_memory_allocated(int32_t device);
+
+/**
+ * Bytes the caching allocator holds on `cuda:device`: in use plus cached for reuse; -1 on error.
+ */
+int64_t rt_torch_cuda_memory_reserved(int32_t device);
+
+/**
+ * The most bytes the caching allocator held on `cuda:device`; -1 on error.
+ */
+int64_t rt_torch_cuda_max_memory_reserved(int32_t device);
+
+/**
+ * Starts the peaks (`max_memory_*`) of `cuda:device` again from the current values.
+ */
+void rt_torch_cuda_reset_peak_memory_stats(int32_t device);
+
+/**
+ * Returns cached memory that no tensor uses to the driver, on every GPU (`torch.cuda.empty_cache`);
+ * memory that tensors use stays. An error without CUDA.
+ */
+void rt_torch_cuda_empty_cache(void);
+
+/**
+ * Bytes free on `cuda:device` as the driver sees it (other processes included); -1 on error.
+ */
+int64_t rt_torch_cuda_memory_free(int32_t device);
+
+/**
+ * Total bytes of memory on `cuda:device`; -1 on error.
+ */
+int64_t rt_torch_cuda_memory_total(int32_t device);
 
 /**
  * Element-wise `h + other`, broadcasting. NULL on error.
@@ -464,6 +534,83 @@ TorchTensor *rt_torch_torchtensor_to_stream(const TorchTensor *h,
  * a freed or unknown handle records an error and touches nothing.
  */
 void rt_torch_torchstream_free(TorchStream *s);
+
+/**
+ * A handle to the calling thread's current stream on the device with code `device_id` (what
+ * libtorch queues that device's work on): the default stream unless one was made current.
+ * -1 gives the CPU stream. NULL on error.
+ */
+TorchStream *rt_torch_stream_current(int32_t device_id);
+
+/**
+ * Makes the stream current on its device for the calling thread, as `torch.cuda.set_stream`
+ * does: libtorch queues the thread's later work for that device on it. A CPU stream: no-op.
+ */
+void rt_torch_torchstream_set_current(TorchStream *s);
+
+/**
+ * The stream's device code: -1 the CPU, N `cuda:N`, -2 on error.
+ */
+int32_t rt_torch_torchstream_device(TorchStream *s);
+
+/**
+ * The stream's `cudaStream_t`, for other CUDA libraries; NULL for a CPU stream and for CUDA's
+ * legacy default stream (check `rt_torch_last_error()` to tell NULL from an error).
+ */
+void *rt_torch_torchstream_cuda_stream(TorchStream *s);
+
+/**
+ * Makes work queued on the stream from now on wait until the event's recorded work is done,
+ * without blocking the caller (a CPU stream blocks the caller instead).
+ */
+void rt_torch_torchstream_wait_event(TorchStream *s, TorchEvent *e);
+
+/**
+ * A new CUDA event, to mark a point in a stream's work, wait for it, or time work between two
+ * events (`enable_timing`). It takes the device of the stream it is first recorded on. NULL on
+ * error, e.g. without CUDA.
+ */
+TorchEvent *rt_torch_event_create(bool enable_timing);
+
+/**
+ * Records the event on a CUDA stream: it completes when the work queued there before it has.
+ */
+void rt_torch_torchevent_record(TorchEvent *e, TorchStream *s);
+
+/**
+ * True when the event's recorded work is done (or it was never recorded); false if not, and
+ * false with an error recorded on error.
+ */
+bool rt_torch_torchevent_query(TorchEvent *e);
+
+/**
+ * Waits until the event's recorded work is done.
+ */
+void rt_torch_torchevent_synchronize(TorchEvent *e);
+
+/**
+ * Milliseconds of GPU time from `start` to `end`, both created with timing enabled, recorded
+ * on the same device and completed. -1 on error.
+ */
+double rt_torch_torchevent_elapsed_time(TorchEvent *start, TorchEvent *end);
+
+/**
+ * Releases an event handle. NULL is a no-op; a freed or unknown handle records an error and
+ * touches nothing.
+ */
+void rt_torch_torchevent_free(TorchEvent *e);
+
+/**
+ * Releases a stream handle as `rt_torch_torchstream_free` does, but leaves the calling thread's
+ * error slot alone and ignores NULL, freed and unknown handles: for finalizers.
+ */
+void rt_torch_torchstream_finalize(TorchStream *s);
+
+/**
+ * Releases an event handle as `rt_torch_torchevent_free` does, but leaves the calling thread's
+ * error slot alone and ignores NULL, freed and unknown handles: for finalizers.
+ */
+void rt_torch_torchevent_finalize(TorchEvent *e);
 
 #ifdef __cplusplus
 }  // extern "C"
