@@ -11,11 +11,15 @@ Importing never fails for want of libtorch: ``torch_available()`` then returns F
 first tensor operation raises :class:`TorchNotAvailableError` saying what to install.
 """
 
+from .config import Config, auto_device, dl, load_local_config, resolve_device, user_config_dir
 from .devices import Device
 from .dtypes import DType
 from .errors import (
     ArgumentError,
+    ConfigError,
+    ConfigWarning,
     DeviceError,
+    DeviceFallbackWarning,
     FreedTensorError,
     HandleError,
     OutOfMemoryError,
@@ -32,6 +36,16 @@ from .library import (
     torch_cuda_available,
     torch_version,
 )
+from .memory import (
+    empty_cache,
+    max_memory_allocated,
+    max_memory_reserved,
+    mem_get_info,
+    memory_allocated,
+    memory_reserved,
+    reset_peak_memory_stats,
+)
+from .streams import Event, Stream, synchronize
 from .tensor import Tensor, TorchTensorWrapper
 
 tensor_zeros = TorchTensorWrapper.tensor_zeros
@@ -46,17 +60,26 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError",
+    "Config",
+    "ConfigError",
+    "ConfigWarning",
     "Device",
     "DeviceError",
+    "DeviceFallbackWarning",
     "DType",
+    "Event",
     "FreedTensorError",
     "HandleError",
     "OutOfMemoryError",
     "SimpleTorchError",
+    "Stream",
     "Tensor",
     "TorchNotAvailableError",
     "TorchTensorWrapper",
+    "auto_device",
     "cuda_device_count",
+    "dl",
+    "empty_cache",
     "from_dlpack",
     "from_list",
     "from_numpy",
@@ -65,10 +88,20 @@ __all__ = [
     "get_library",
     "live_dlpack_exports",
     "live_handles",
+    "load_local_config",
+    "max_memory_allocated",
+    "max_memory_reserved",
+    "mem_get_info",
+    "memory_allocated",
+    "memory_reserved",
+    "reset_peak_memory_stats",
+    "resolve_device",
+    "synchronize",
     "tensor_ones",
     "tensor_randn",
     "tensor_zeros",
     "torch_available",
     "torch_cuda_available",
     "torch_version",
+    "user_config_dir",
 ]

@@ -125,6 +125,11 @@ def from_capsule(capsule) -> tuple[int, bool]:
     )
 
 
+def is_read_only(managed: int) -> bool:
+    """True if the versioned DLPack tensor at ``managed`` is flagged read-only by its producer."""
+    return bool(DLManagedTensorVersioned.from_address(managed).flags & FLAG_READ_ONLY)
+
+
 def mark_consumed(capsule, versioned: bool) -> None:
     """Renames the capsule as the protocol says, so that its destructor leaves the tensor alone."""
     _capsule_set_name(capsule, _USED[versioned])

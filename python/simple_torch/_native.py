@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_void_p
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -36,6 +36,7 @@ _LIBTORCH = ("libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so
 # Opaque handles: c_void_p keeps all 64 bits and turns NULL into None.
 TENSOR = c_void_p
 STREAM = c_void_p
+EVENT = c_void_p
 _INT64_P = POINTER(c_int64)
 
 # How each export reports failure (ABI.md, "Errors").
@@ -95,12 +96,38 @@ SIGNATURES = {
     "rt_torch_torchtensor_device": (c_int32, (TENSOR,), MINUS_2),
     "rt_torch_torchtensor_to_device": (TENSOR, (TENSOR, c_int32, c_bool), NULL),
     "rt_torch_device_synchronize": (None, (c_int32,), VOID),
+    "rt_torch_torchtensor_pin_memory": (TENSOR, (TENSOR,), NULL),
+    "rt_torch_torchtensor_is_pinned": (c_bool, (TENSOR,), FALSE),
+    "rt_torch_torchtensor_copy_from": (c_bool, (TENSOR, TENSOR, c_bool), FALSE),
     # streams
     "rt_torch_stream_create": (STREAM, (c_int32,), NULL),
     "rt_torch_torchstream_sync": (None, (STREAM,), VOID),
     "rt_torch_torchstream_query": (c_bool, (STREAM,), FALSE),
     "rt_torch_torchtensor_to_stream": (TENSOR, (TENSOR, c_int32, STREAM), NULL),
     "rt_torch_torchstream_free": (None, (STREAM,), VOID),
+    "rt_torch_torchstream_finalize": (None, (STREAM,), NEVER),
+    "rt_torch_stream_current": (STREAM, (c_int32,), NULL),
+    "rt_torch_torchstream_set_current": (None, (STREAM,), VOID),
+    "rt_torch_torchstream_device": (c_int32, (STREAM,), MINUS_2),
+    "rt_torch_torchstream_cuda_stream": (c_void_p, (STREAM,), MAYBE_NULL),
+    "rt_torch_torchstream_wait_event": (None, (STREAM, EVENT), VOID),
+    # events
+    "rt_torch_event_create": (EVENT, (c_bool,), NULL),
+    "rt_torch_torchevent_record": (None, (EVENT, STREAM), VOID),
+    "rt_torch_torchevent_query": (c_bool, (EVENT,), FALSE),
+    "rt_torch_torchevent_synchronize": (None, (EVENT,), VOID),
+    "rt_torch_torchevent_elapsed_time": (c_double, (EVENT, EVENT), MINUS_1),
+    "rt_torch_torchevent_free": (None, (EVENT,), VOID),
+    "rt_torch_torchevent_finalize": (None, (EVENT,), NEVER),
+    # CUDA memory
+    "rt_torch_cuda_memory_allocated": (c_int64, (c_int32,), MINUS_1),
+    "rt_torch_cuda_max_memory_allocated": (c_int64, (c_int32,), MINUS_1),
+    "rt_torch_cuda_memory_reserved": (c_int64, (c_int32,), MINUS_1),
+    "rt_torch_cuda_max_memory_reserved": (c_int64, (c_int32,), MINUS_1),
+    "rt_torch_cuda_reset_peak_memory_stats": (None, (c_int32,), VOID),
+    "rt_torch_cuda_empty_cache": (None, (), VOID),
+    "rt_torch_cuda_memory_free": (c_int64, (c_int32,), MINUS_1),
+    "rt_torch_cuda_memory_total": (c_int64, (c_int32,), MINUS_1),
     # DLPack
     "rt_torch_torchtensor_to_dlpack": (c_void_p, (TENSOR, c_bool), NULL),
     "rt_torch_tensor_from_dlpack": (TENSOR, (c_void_p, c_bool), NULL),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import operator
 import re
-from dataclasses import dataclass
 
 _CUDA_FORM = re.compile(r"cuda(?::(\d+))?")
 
@@ -11,26 +11,63 @@ _CUDA_FORM = re.compile(r"cuda(?::(\d+))?")
 _DLPACK_CPU, _DLPACK_CUDA = 1, 2
 
 
-@dataclass(frozen=True)
+_ACCEPTED = "'cpu', 'cuda', 'cuda:N', a Device, or an integer code (negative for the CPU, N for cuda:N)"
+
+
 class Device:
-    """Where a tensor lives: ``Device("cpu")`` or ``Device("cuda", index)``.
+    """Where a tensor lives: the CPU or a CUDA GPU by index. An immutable value: equal devices
+    compare and hash equal, ``str`` gives "cpu" or "cuda:N", and it works with ``match``.
+
+    ``Device(value)`` accepts "cpu", "cuda" (cuda:0), "cuda:N", a Device, a ``torch.device``,
+    or the ABI's integer codes (negative for the CPU, N for cuda:N); ``Device("cuda", N)`` too.
+    Every simple_torch function that takes a device takes any of these.
 
     Example:
-        >>> Device.parse("cuda:1")
-        Device(kind='cuda', index=1)
-        >>> str(Device.cpu()), Device.parse(-1) == Device.cpu()
-        ('cpu', True)
+        >>> Device("cuda:1") == Device.cuda(1) == Device(1) == Device("cuda", 1)
+        True
+        >>> match Device("cuda:1"):
+        ...     case Device(kind="cuda", index=i):
+        ...         print("GPU", i)
+        GPU 1
     """
 
-    kind: str
-    index: int | None = None
+    __slots__ = ("kind", "index")
+    __match_args__ = ("kind", "index")
 
-    def __post_init__(self):
-        if self.kind == "cpu" and self.index is None:
-            return
-        if self.kind == "cuda" and type(self.index) is int and self.index >= 0:
-            return
-        raise ValueError(f"invalid device {self.kind!r} index {self.index!r}: use Device('cpu') or Device('cuda', N >= 0)")
+    kind: str
+    index: int | None
+
+    def __init__(self, value="cpu", index=None):
+        if index is not None:
+            kind, index = _with_index(value, index)
+        else:
+            kind, index = _parse(value)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "index", index)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Device is immutable; make a new one, e.g. Device.cuda(1)")
+
+    def __delattr__(self, name):
+        raise AttributeError("Device is immutable")
+
+    def __eq__(self, other):
+        if not isinstance(other, Device):
+            return NotImplemented
+        return (self.kind, self.index) == (other.kind, other.index)
+
+    def __hash__(self):
+        return hash((self.kind, self.index))
+
+    def __repr__(self):
+        return f"Device(kind={self.kind!r}, index={self.index!r})"
+
+    def __str__(self) -> str:
+        return "cpu" if self.kind == "cpu" else f"cuda:{self.index}"
+
+
+    def __reduce__(self):
+        return (Device, (str(self),))
 
     @classmethod
     def cpu(cls) -> Device:
@@ -40,7 +77,7 @@ class Device:
             >>> tensor_zeros([2], device=Device.cpu()).device()
             Device(kind='cpu', index=None)
         """
-        return cls("cpu")
+        return _CPU
 
     @classmethod
     def cuda(cls, index: int = 0) -> Device:
@@ -54,28 +91,13 @@ class Device:
 
     @classmethod
     def parse(cls, value) -> Device:
-        """The device that ``value`` names: a Device, "cpu", "cuda", "cuda:N", or the ABI's
-        integer codes (negative is the CPU, N >= 0 is cuda:N).
+        """The device that ``value`` names, as ``Device(value)`` reads it.
 
         Example:
             >>> Device.parse("cuda"), Device.parse(0)
             (Device(kind='cuda', index=0), Device(kind='cuda', index=0))
         """
-        if isinstance(value, Device):
-            return value
-        if type(value) is int:
-            return cls.cpu() if value < 0 else cls.cuda(value)
-        if isinstance(value, str):
-            text = value.strip().lower()
-            if text == "cpu":
-                return cls.cpu()
-            match = _CUDA_FORM.fullmatch(text)
-            if match:
-                return cls.cuda(int(match.group(1) or 0))
-        raise ValueError(
-            f"invalid device {value!r}; accepted: 'cpu', 'cuda', 'cuda:N', a Device, "
-            f"or an integer code (negative for the CPU, N for cuda:N)"
-        )
+        return value if type(value) is Device else cls(value)
 
     @property
     def code(self) -> int:
@@ -123,6 +145,44 @@ class Device:
             return cls.cuda(index)
         raise BufferError(f"DLPack device {tuple(dl_device)} is not supported: simple_torch has the CPU (1, 0) and CUDA (2, N)")
 
-    def __str__(self) -> str:
-        return "cpu" if self.kind == "cpu" else f"cuda:{self.index}"
 
+def _with_index(kind, index) -> tuple[str, int]:
+    """``Device("cuda", N)``."""
+    if kind != "cuda":
+        raise ValueError(f"invalid device {kind!r} with index {index!r}: only 'cuda' takes an index; accepted: {_ACCEPTED}")
+    try:
+        number = None if isinstance(index, bool) else operator.index(index)
+    except TypeError:
+        number = None
+    if number is None or number < 0:
+        raise ValueError(f"invalid CUDA device index {index!r}: it must be an integer >= 0")
+    return "cuda", number
+
+
+def _parse(value) -> tuple[str, int | None]:
+    """The (kind, index) that a device value names."""
+    if type(value) is Device:
+        return value.kind, value.index
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "cpu":
+            return "cpu", None
+        match = _CUDA_FORM.fullmatch(text)
+        if match:
+            return "cuda", int(match.group(1) or 0)
+    elif type(value).__module__ == "torch" and type(value).__name__ == "device":  # without importing torch
+        if value.type == "cpu":
+            return "cpu", None
+        if value.type == "cuda":
+            return "cuda", value.index or 0
+    elif not isinstance(value, bool):
+        try:
+            code = operator.index(value)
+        except TypeError:
+            pass
+        else:
+            return ("cpu", None) if code < 0 else ("cuda", code)
+    raise ValueError(f"invalid device {value!r}; accepted: {_ACCEPTED}")
+
+
+_CPU = Device("cpu")

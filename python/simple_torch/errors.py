@@ -1,4 +1,4 @@
-"""The exceptions simple_torch raises.
+"""The exceptions and warnings simple_torch raises.
 
 Every failure of the library raises a subclass of :class:`SimpleTorchError` chosen by the
 library's error kind; each also inherits the builtin a Python user would expect (``except
@@ -66,6 +66,38 @@ class TorchNotAvailableError(SimpleTorchError):
     Example:
         >>> if not torch_available():
         ...     tensor_zeros([1])  # raises TorchNotAvailableError: ... pip install torch==2.11.0
+    """
+
+
+class ConfigError(SimpleTorchError, ValueError):
+    """A ``dl`` config that cannot be used: a syntax error or a bad value. The message names
+    the file (or environment variable), the line and the key; so do ``path``, ``line`` and
+    ``key`` (None where they do not apply).
+
+    Example:
+        >>> load_local_config()  # raises ConfigError: dl.config.sdn, line 2, key 'device': ...
+    """
+
+    def __init__(self, message: str, path=None, line: int | None = None, key: str | None = None):
+        super().__init__(message)
+        self.path, self.line, self.key = path, line, key
+
+
+class ConfigWarning(UserWarning):
+    """A ``dl`` config setting that is read but changes nothing: an unknown key, or a value
+    simple_torch does not act on.
+
+    Example:
+        >>> warnings.simplefilter("error", ConfigWarning)  # make unknown keys fatal
+    """
+
+
+class DeviceFallbackWarning(UserWarning):
+    """A GPU that was asked for does not exist, and the ``"cpu"`` fallback policy ran the work
+    on the CPU instead. Issued once per missing device.
+
+    Example:
+        >>> tensor_zeros([2], device="cuda:3", policy="cpu")  # warns once, returns a CPU tensor
     """
 
 

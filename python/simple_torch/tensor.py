@@ -7,9 +7,11 @@ import operator
 
 from . import _dlpack
 from ._native import int64_array, lib
+from .config import default_device_code, dl, resolve_device
 from .devices import Device
 from .dtypes import DType
 from .errors import FreedTensorError
+from .streams import Stream
 
 #: ``repr`` shows the values of tensors with at most this many elements.
 REPR_MAX_VALUES = 64
@@ -31,11 +33,16 @@ def _dims_arg(dims):
 
 
 def _dtype_code(dtype) -> int:
-    return DType.float32 if dtype is None else DType.from_any(dtype)
+    return dl.default_dtype if dtype is None else DType.from_any(dtype)
 
 
-def _device_code(device) -> int:
-    return -1 if device is None else Device.parse(device).code
+def _device_code(device, policy) -> int:
+    """The ABI code of the device to use (config.resolve_device), cheaply in the common cases."""
+    if device is None and policy is None:
+        return default_device_code()
+    if policy is None and dl.fallback is None:
+        return Device.parse(device).code  # "error": the library itself reports a missing GPU
+    return resolve_device(device, policy).code
 
 
 def _as_dtype(value) -> DType | None:
@@ -52,6 +59,8 @@ def _as_dtype(value) -> DType | None:
 
 def _why_numpy_must_copy(array) -> str | None:
     """Why a NumPy array's memory cannot be shared with libtorch as it is, or None if it can."""
+    if not array.flags.writeable:
+        return "it is read-only, and a tensor can be written in place (copy_)"
     if not array.dtype.isnative:
         return "its byte order is not the machine's"
     if any(stride < 0 for stride in array.strides):
@@ -61,16 +70,14 @@ def _why_numpy_must_copy(array) -> str | None:
     return None
 
 
-#: The stream a CUDA producer must make its data ready on: the default stream, where
-#: simple_torch's operations run (1 is DLPack's name for CUDA's legacy default stream).
-_CUDA_DEFAULT_STREAM = 1
-
-
 def _capsule_of(producer):
-    """A DLPack capsule from an object with ``__dlpack__``, asking for DLPack 1.x."""
+    """A DLPack capsule from an object with ``__dlpack__``, asking for DLPack 1.x. A CUDA
+    producer is asked to make its data ready on the current stream of its device, where our
+    operations on the tensor will run (DLPack's 1 is CUDA's legacy default stream)."""
     stream = {}
-    if Device.from_dlpack(producer.__dlpack_device__()).kind == "cuda":
-        stream["stream"] = _CUDA_DEFAULT_STREAM
+    device = Device.from_dlpack(producer.__dlpack_device__())
+    if device.kind == "cuda":
+        stream["stream"] = Stream.current(device).cuda_stream or 1
     try:
         return producer.__dlpack__(max_version=_dlpack.MAX_VERSION, **stream)
     except TypeError:  # a producer older than DLPack 1.0 takes no max_version
@@ -122,39 +129,42 @@ class TorchTensorWrapper:
     # -- creation ---------------------------------------------------------------------------
 
     @staticmethod
-    def tensor_zeros(dims, dtype=None, device=None) -> TorchTensorWrapper:
-        """A tensor of zeros; float32 on the CPU unless ``dtype``/``device`` say otherwise.
+    def tensor_zeros(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
+        """A tensor of zeros of ``dtype`` on ``device`` (defaults: ``dl.default_dtype`` and
+        ``dl.default_device``, float32 on the CPU unless configured). ``policy`` ("error" or
+        "cpu") says what to do if the device is a GPU this machine lacks (see ``resolve_device``).
 
         Example:
             >>> TorchTensorWrapper.tensor_zeros([2, 3], dtype="float64").shape()
             [2, 3]
         """
         return TorchTensorWrapper._owning(
-            lib.rt_torch_tensor_zeros_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device))
+            lib.rt_torch_tensor_zeros_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy))
         )
 
     @staticmethod
-    def tensor_ones(dims, dtype=None, device=None) -> TorchTensorWrapper:
-        """A tensor of ones; float32 on the CPU unless ``dtype``/``device`` say otherwise.
+    def tensor_ones(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
+        """A tensor of ones; ``dtype``, ``device`` and ``policy`` as for :meth:`tensor_zeros`.
 
         Example:
             >>> TorchTensorWrapper.tensor_ones(3).tolist()
             [1.0, 1.0, 1.0]
         """
         return TorchTensorWrapper._owning(
-            lib.rt_torch_tensor_ones_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device))
+            lib.rt_torch_tensor_ones_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy))
         )
 
     @staticmethod
-    def tensor_randn(dims, dtype=None, device=None) -> TorchTensorWrapper:
-        """Samples of the standard normal distribution (a floating ``dtype``, float32 by default).
+    def tensor_randn(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
+        """Samples of the standard normal distribution (a floating ``dtype``); ``dtype``,
+        ``device`` and ``policy`` as for :meth:`tensor_zeros`.
 
         Example:
             >>> TorchTensorWrapper.tensor_randn([64, 64], device="cpu").numel()
             4096
         """
         return TorchTensorWrapper._owning(
-            lib.rt_torch_tensor_randn_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device))
+            lib.rt_torch_tensor_randn_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy))
         )
 
     @staticmethod
@@ -162,8 +172,9 @@ class TorchTensorWrapper:
         """A CPU tensor over a NumPy array's memory, with its dtype, shape and strides, and no
         copy: a write through either side is seen by the other, and the array's memory lives
         as long as the tensor (or anything exported from it) uses it. ``copy=True`` copies, as
-        does an array whose memory libtorch cannot use as it is (non-native byte order, or
-        negative or fractional strides); ``copy=False`` raises ValueError for those instead.
+        does a read-only array (a tensor can be written in place) and an array whose memory
+        libtorch cannot use as it is (non-native byte order, or negative or fractional
+        strides); ``copy=False`` raises ValueError for those instead.
 
         Example:
             >>> a = numpy.arange(4.0)
@@ -187,7 +198,9 @@ class TorchTensorWrapper:
         """A tensor over the memory of any DLPack producer, without copying: a NumPy array, a
         torch tensor, a CuPy or JAX array, or a DLPack capsule. The producer's memory lives as
         long as any tensor that uses it (views included); its deleter runs once, when the last
-        one goes. A CUDA producer is asked to make its data ready on the default stream.
+        one goes. A CUDA producer is asked to make its data ready on the current stream.
+        A producer that marks its memory read-only (DLPack 1.0's flag) is copied, since a
+        tensor can be written in place.
 
         Example:
             >>> t = TorchTensorWrapper.from_dlpack(numpy.arange(3))
@@ -196,8 +209,12 @@ class TorchTensorWrapper:
         """
         capsule = _capsule_of(producer) if hasattr(producer, "__dlpack__") else producer
         managed, versioned = _dlpack.from_capsule(capsule)
+        read_only = versioned and _dlpack.is_read_only(managed)
         tensor = TorchTensorWrapper._owning(lib.rt_torch_tensor_from_dlpack(managed, versioned))
         _dlpack.mark_consumed(capsule, versioned)  # the tensor owns it now, not the capsule
+        if read_only:
+            with tensor:
+                return tensor.clone()
         return tensor
 
     @staticmethod
@@ -217,9 +234,11 @@ class TorchTensorWrapper:
         return TorchTensorWrapper.from_dlpack(tensor.detach().resolve_conj().resolve_neg())
 
     @staticmethod
-    def from_list(values, dtype=None) -> TorchTensorWrapper:
-        """A CPU tensor holding a copy of (nested) Python numbers. Without ``dtype`` the type is
-        inferred as ``torch.tensor`` does: float32 for floats, int64 for ints, bool, complex64.
+    def from_list(values, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
+        """A tensor holding a copy of (nested) Python numbers, on ``device`` (``device`` and
+        ``policy`` as for :meth:`tensor_zeros`). Without ``dtype`` the type is inferred as
+        ``torch.tensor`` does: floats get ``dl.default_dtype`` if that is a floating type (else
+        float32), ints int64, bools bool, complex numbers complex64.
 
         Example:
             >>> TorchTensorWrapper.from_list([[1.0, 2.0], [3.0, 4.0]]).dtype
@@ -227,13 +246,25 @@ class TorchTensorWrapper:
         """
         import numpy
 
-        if dtype is not None:
-            return TorchTensorWrapper.from_numpy(numpy.asarray(values, dtype=DType.from_any(dtype).to_numpy()))
+        target = None if dtype is None else DType.from_any(dtype)
         array = numpy.asarray(values)
-        inferred = {"f": numpy.float32, "c": numpy.complex64, "i": numpy.int64, "u": numpy.int64, "b": numpy.bool_}
-        if array.dtype.kind not in inferred:
-            raise TypeError(f"from_list needs numbers or booleans, got an array of {array.dtype}")
-        return TorchTensorWrapper.from_numpy(array.astype(inferred[array.dtype.kind], copy=False))
+        if target is None:
+            floating = dl.default_dtype if dl.default_dtype.is_floating_point else DType.float32
+            inferred = {"f": floating, "c": DType.complex64, "i": DType.int64, "u": DType.int64, "b": DType.bool}
+            if array.dtype.kind not in inferred:
+                raise TypeError(f"from_list needs numbers or booleans, got an array of {array.dtype}")
+            target = inferred[array.dtype.kind]
+        # NumPy has no bfloat16: such values pass through float32, then libtorch converts them.
+        array = numpy.array(array, dtype=numpy.float32 if target is DType.bfloat16 else target.to_numpy())  # a copy
+        tensor = TorchTensorWrapper.from_numpy(array)
+        if target is DType.bfloat16:
+            with tensor:
+                tensor = tensor.to(target)
+        code = _device_code(device, policy)
+        if code == -1:
+            return tensor
+        with tensor:
+            return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_device(tensor._handle, code, False))
 
     # -- operations -------------------------------------------------------------------------
 
@@ -475,13 +506,22 @@ class TorchTensorWrapper:
 
     # -- devices ----------------------------------------------------------------------------
 
-    def cuda(self, device_id: int = 0) -> TorchTensorWrapper:
-        """This tensor on ``cuda:device_id``; raises if this machine has no such GPU.
+    def cuda(self, device_id=0, non_blocking: bool = False, policy=None) -> TorchTensorWrapper:
+        """This tensor on a GPU: ``device_id`` is an index or any device value naming a GPU.
+        Raises if this machine lacks it, unless ``policy="cpu"`` (then: on the CPU, with a
+        warning once). ``non_blocking=True`` queues the copy on the current stream without
+        waiting (truly asynchronous from pinned memory: see :meth:`pin_memory`).
 
         Example:
-            >>> x = TorchTensorWrapper.tensor_randn([4]).cuda(0) if torch_cuda_available() else None
+            >>> x = TorchTensorWrapper.tensor_randn([4]).cuda(0, policy="cpu")
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_cuda(self._live(), operator.index(device_id)))
+        target = Device.cuda(device_id) if isinstance(device_id, int) else Device.parse(device_id)
+        if target.kind != "cuda":
+            raise ValueError(f"cuda() needs a GPU index or a CUDA device, got {device_id!r}: use cpu() or to()")
+        code = _device_code(target, policy)
+        if code >= 0 and not non_blocking:  # the seed design's own export
+            return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_cuda(self._live(), code))
+        return self._moved(code, non_blocking)
 
     def cpu(self) -> TorchTensorWrapper:
         """This tensor on the CPU.
@@ -492,10 +532,11 @@ class TorchTensorWrapper:
         """
         return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_cpu(self._live()))
 
-    def to(self, target, non_blocking: bool = False) -> TorchTensorWrapper:
-        """This tensor on a device (a Device, "cpu", "cuda:N" or an integer code), or converted
-        to a dtype (a DType, a name such as "float16", a NumPy or torch dtype). Like torch, it
-        shares this tensor's memory when nothing changes.
+    def to(self, target, non_blocking: bool = False, policy=None) -> TorchTensorWrapper:
+        """This tensor on a device (any device value: a Device, "cpu", "cuda:N", an integer
+        code), or converted to a dtype (a DType, a name such as "float16", a NumPy or torch
+        dtype). Like torch, it shares this tensor's memory when nothing changes.
+        ``non_blocking`` and ``policy`` as for :meth:`cuda`.
 
         Example:
             >>> TorchTensorWrapper.tensor_ones([1]).to("cpu").device()
@@ -507,13 +548,89 @@ class TorchTensorWrapper:
         if dtype is not None:
             return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_dtype(self._live(), dtype))
         try:
-            code = Device.parse(target).code
+            device = Device.parse(target)
         except ValueError:
             raise ValueError(
                 f"to() needs a device ('cpu', 'cuda', 'cuda:N', a Device or an integer code) or a dtype "
                 f"(a DType, a name such as 'float32', a NumPy or torch dtype), got {target!r}"
             ) from None
+        return self._moved(_device_code(device, policy), non_blocking)
+
+    def _moved(self, code: int, non_blocking) -> TorchTensorWrapper:
         return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_device(self._live(), code, bool(non_blocking)))
+
+    def pin_memory(self) -> TorchTensorWrapper:
+        """A copy of this CPU tensor in pinned (page-locked) memory, from which copies to a GPU
+        with ``non_blocking=True`` run asynchronously. Needs CUDA.
+
+        Example:
+            >>> batch = TorchTensorWrapper.tensor_randn([256, 1024]).pin_memory()
+            >>> on_gpu = batch.cuda(0, non_blocking=True)
+        """
+        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_pin_memory(self._live()))
+
+    def is_pinned(self) -> bool:
+        """True if this tensor is in pinned CPU memory (never without CUDA).
+
+        Example:
+            >>> TorchTensorWrapper.tensor_ones([1]).is_pinned()
+            False
+        """
+        return lib.rt_torch_torchtensor_is_pinned(self._live())
+
+    def copy_(self, source, non_blocking: bool = False) -> TorchTensorWrapper:
+        """Writes ``source``'s values into this tensor in place and returns it, as torch's
+        ``copy_``: from any device and dtype, broadcasting ``source`` to this shape (a tensor,
+        or anything :meth:`from_list` accepts). Views and exports sharing this tensor's memory
+        see the new values. ``non_blocking`` lets a copy between pinned memory and a GPU overlap.
+
+        Example:
+            >>> x = TorchTensorWrapper.tensor_zeros([2, 2])
+            >>> x.copy_(TorchTensorWrapper.tensor_ones([2])).tolist()
+            [[1.0, 1.0], [1.0, 1.0]]
+        """
+        if isinstance(source, TorchTensorWrapper):
+            lib.rt_torch_torchtensor_copy_from(self._live(), source._live(), bool(non_blocking))
+        else:
+            with TorchTensorWrapper.from_list(source, dtype=self.dtype) as values:
+                lib.rt_torch_torchtensor_copy_from(self._live(), values._handle, bool(non_blocking))
+        return self
+
+    def half(self) -> TorchTensorWrapper:
+        """This tensor as float16 (shared when it already is).
+
+        Example:
+            >>> TorchTensorWrapper.tensor_ones([2]).half().dtype
+            <DType.float16: 5>
+        """
+        return self.to(DType.float16)
+
+    def bfloat16(self) -> TorchTensorWrapper:
+        """This tensor as bfloat16.
+
+        Example:
+            >>> TorchTensorWrapper.tensor_ones([2]).bfloat16().dtype
+            <DType.bfloat16: 15>
+        """
+        return self.to(DType.bfloat16)
+
+    def float(self) -> TorchTensorWrapper:
+        """This tensor as float32.
+
+        Example:
+            >>> TorchTensorWrapper.tensor_ones([2], dtype="f16").float().dtype
+            <DType.float32: 6>
+        """
+        return self.to(DType.float32)
+
+    def double(self) -> TorchTensorWrapper:
+        """This tensor as float64.
+
+        Example:
+            >>> TorchTensorWrapper.tensor_ones([2]).double().dtype
+            <DType.float64: 7>
+        """
+        return self.to(DType.float64)
 
     def is_cuda(self) -> bool:
         """True if the tensor is on a CUDA GPU.
