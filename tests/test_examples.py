@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,30 @@ def test_example_runs(example):
         assert "CPU" in done.stdout, "without CUDA an example must say it falls back to the CPU"
 
 
-def test_there_are_three_examples():
-    assert [p.name for p in EXAMPLES] == ["01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py"]
+def test_there_are_four_examples():
+    assert [p.name for p in EXAMPLES] == ["01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py", "04_config.py"]
+
+
+def test_the_config_example_loads_its_file_and_falls_back(tmp_path):
+    """Run from another folder: the example names its own folder, so the file is found."""
+    example = EXAMPLES[-1]
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"device: cuda:1  ({example.parent / 'dl.config.sdn'}, line 3)" in done.stdout
+    if st.cuda_device_count() < 2:
+        assert "computed on the CPU (fallback)" in done.stdout
+        assert done.stderr.count("DeviceFallbackWarning: cannot use cuda:1") == 1
+        assert "policy='error' raises instead: cannot use cuda:1" in done.stdout
+    else:
+        assert "computed on GPU 1" in done.stdout and not done.stderr
 
 
 def test_the_readme_python_examples_run(capsys):
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
-    assert len(blocks) == 2, "the API example and the interop example"
-    for block in blocks:
-        exec(compile(block.replace("    ...", "    pass"), "README.md", "exec"), {})
+    assert len(blocks) == 3, "the API example, the devices example and the interop example"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", st.DeviceFallbackWarning)  # the devices example asks for cuda:1
+        for block in blocks:
+            exec(compile(block.replace("    ...", "    pass"), "README.md", "exec"), {})
     assert capsys.readouterr().out.startswith("[32, 64] float32 cpu\n")

@@ -74,7 +74,7 @@ def test_the_array_lives_as_long_as_the_tensor():
         (lambda: np.asfortranarray(np.arange(6.0).reshape(2, 3)), [1, 2]),
         (lambda: np.arange(24.0).reshape(2, 3, 4).transpose(2, 0, 1), [1, 12, 4]),
         (lambda: np.array(7.5), []),
-        (lambda: np.broadcast_to(np.arange(3.0), (2, 3)), [0, 1]),
+        (lambda: np.lib.stride_tricks.as_strided(np.arange(3.0), (2, 3), (0, 8)), [0, 1]),  # writable
     ],
     ids=["sliced", "fortran", "transposed", "0-d", "broadcast"],
 )
@@ -94,8 +94,10 @@ def test_layouts_that_are_shared(make, strides):
         (lambda: np.arange(5, dtype=">i4"), "byte order"),
         (lambda: np.frombuffer(bytearray(17), dtype=np.uint8)[1:].view(np.float64)[::1], None),
         (lambda: np.ndarray((3,), dtype=np.float32, buffer=bytearray(16), strides=(5,)), "whole number of elements"),
+        (lambda: np.broadcast_to(np.arange(3.0), (2, 3)), "read-only, and a tensor can be written in place"),
+        (lambda: np.frombuffer(b"\0" * 16, dtype=np.float32), "read-only"),
     ],
-    ids=["reversed", "big-endian", "unaligned", "odd-strides"],
+    ids=["reversed", "big-endian", "unaligned", "odd-strides", "broadcast read-only", "bytes"],
 )
 def test_layouts_that_are_copied(make, reason):
     values = make()
