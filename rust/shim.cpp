@@ -194,9 +194,19 @@ void simple_torch_dlpack_capsule_destructor(PyObject* capsule) {
 
 }  // extern "C"
 
-// ---- In-place copies -----------------------------------------------------------------------------
+// ---- Tensor operations that tch lacks or wraps with other arguments --------------------------------
 
 extern "C" {
+
+// self.pin_memory() without a device: tch always passes one, which libtorch deprecates and
+// refuses for the CPU.
+int simple_torch_pin_memory(const void* tensor, void** out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { *out = new at::Tensor(static_cast<const at::Tensor*>(tensor)->pin_memory()); });
+}
+
+int simple_torch_is_pinned(const void* tensor, int32_t* out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] { *out = static_cast<const at::Tensor*>(tensor)->is_pinned() ? 1 : 0; });
+}
 
 // dst.copy_(src, non_blocking): tch's copy_ has no non_blocking argument.
 int simple_torch_copy_(const void* dst, const void* src, int non_blocking, char* error, size_t error_len) {

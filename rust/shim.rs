@@ -1,5 +1,5 @@
 //! Calling rust/shim.cpp, whose functions report a C++ exception as -1 plus its message, and
-//! its one tensor operation, an in-place copy.
+//! its tensor operations: an in-place copy, and pinning memory.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 
@@ -13,6 +13,8 @@ pub fn call(f: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<(), String> {
 }
 
 extern "C" {
+    fn simple_torch_pin_memory(tensor: *const c_void, out: *mut *mut c_void, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_is_pinned(tensor: *const c_void, out: *mut i32, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_copy_(dst: *const c_void, src: *const c_void, non_blocking: c_int, error: *mut c_char, len: usize) -> c_int;
 }
 
@@ -20,4 +22,18 @@ extern "C" {
 /// `at::Tensor` objects themselves are unchanged; in-place methods are const in libtorch).
 pub fn copy_into(dst: &tch::Tensor, src: &tch::Tensor, non_blocking: bool) -> Result<(), String> {
     call(|e, n| unsafe { simple_torch_copy_(dst.as_ptr().cast(), src.as_ptr().cast(), non_blocking.into(), e, n) })
+}
+
+/// A copy of a CPU tensor in pinned memory, for the default accelerator (CUDA).
+pub fn pin_memory(tensor: &tch::Tensor) -> Result<tch::Tensor, String> {
+    let mut pinned = std::ptr::null_mut();
+    call(|e, n| unsafe { simple_torch_pin_memory(tensor.as_ptr().cast(), &mut pinned, e, n) })?;
+    // The shim made a new at::Tensor, which is what tch's Tensor owns (and deletes on drop).
+    Ok(unsafe { tch::Tensor::from_ptr(pinned.cast()) })
+}
+
+pub fn is_pinned(tensor: &tch::Tensor) -> Result<bool, String> {
+    let mut pinned = 0;
+    call(|e, n| unsafe { simple_torch_is_pinned(tensor.as_ptr().cast(), &mut pinned, e, n) })?;
+    Ok(pinned != 0)
 }

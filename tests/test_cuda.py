@@ -203,3 +203,13 @@ def test_matmul_on_the_gpu_in_each_precision(method, dtype):
     theirs = getattr(ta.cuda(), method)() @ getattr(tb.cuda(), method)()
     assert ours.dtype.to_torch() == dtype and ours.is_cuda()
     torch.testing.assert_close(ours.to_torch(), theirs)  # the same kernels: same results
+
+
+def test_to_stream_queues_the_copy_on_that_stream():
+    host, thost = pair([1 << 16], seed=37)
+    copies = st.Stream("cuda:0")
+    on_gpu = host.pin_memory().to_stream("cuda:0", copies)
+    copies.synchronize()
+    assert_same(on_gpu.cpu(), thost)
+    with pytest.raises(st.ArgumentError, match="the stream must be on cuda:0"):
+        host.to_stream("cuda:0", st.Stream("cpu"))

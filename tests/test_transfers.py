@@ -88,3 +88,12 @@ def test_half_precision_matmul_on_the_cpu_matches_torch(dtype):
     ours = (a.to(dtype) @ b.to(dtype)).float()
     theirs = (ta.to(getattr(torch, dtype)) @ tb.to(getattr(torch, dtype))).float()
     torch.testing.assert_close(ours.to_torch(), theirs)
+
+
+def test_to_stream_on_a_cpu_stream_copies_at_once():
+    x, tx = pair([3], seed=9)
+    y = x.to_stream("cpu", st.Stream("cpu"))
+    assert_same(y, tx)
+    expected = "the stream must be on cuda:0" if st.torch_cuda_available() else "CUDA is not available"
+    with pytest.raises(st.SimpleTorchError, match=expected):
+        x.to_stream("cuda:0", st.Stream("cpu"))

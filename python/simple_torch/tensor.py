@@ -559,6 +559,19 @@ class TorchTensorWrapper:
     def _moved(self, code: int, non_blocking) -> TorchTensorWrapper:
         return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_device(self._live(), code, bool(non_blocking)))
 
+    def to_stream(self, device, stream) -> TorchTensorWrapper:
+        """This tensor copied to ``device``, queued on ``stream`` (on the GPU involved) without
+        waiting: the original design's ``to_stream``, the same as ``with stream:
+        x.to(device, non_blocking=True)``. Synchronize the stream before using the copy elsewhere.
+
+        Example:
+            >>> copies = Stream("cuda:0")
+            >>> y = x.pin_memory().to_stream("cuda:0", copies); copies.synchronize()
+        """
+        return TorchTensorWrapper._owning(
+            lib.rt_torch_torchtensor_to_stream(self._live(), Device.parse(device).code, stream._handle)
+        )
+
     def pin_memory(self) -> TorchTensorWrapper:
         """A copy of this CPU tensor in pinned (page-locked) memory, from which copies to a GPU
         with ``non_blocking=True`` run asynchronously. Needs CUDA.

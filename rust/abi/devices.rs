@@ -84,7 +84,8 @@ pub extern "C" fn rt_torch_torchtensor_pin_memory(h: *const TorchTensor) -> *mut
                 describe(&tensor.0)
             )));
         }
-        let pinned = tensor.0.f_pin_memory(Device::Cpu).map_err(|e| Error::libtorch(format_args!("cannot pin {}", describe(&tensor.0)), &e))?;
+        let pinned = shim::pin_memory(&tensor.0)
+            .map_err(|text| Error::libtorch(format_args!("cannot pin {}", describe(&tensor.0)), &tch::TchError::Torch(text)))?;
         Ok(register_tensor(pinned))
     })
 }
@@ -98,7 +99,7 @@ pub extern "C" fn rt_torch_torchtensor_is_pinned(h: *const TorchTensor) -> bool 
         if codes::cuda_device_count() == 0 || tensor.0.device() != Device::Cpu {
             return Ok(false);
         }
-        Ok(tensor.0.f_is_pinned(Device::Cpu)?)
+        shim::is_pinned(&tensor.0).map_err(|text| Error::from(tch::TchError::Torch(text)))
     })
 }
 
