@@ -2,6 +2,9 @@
 //! side by side. The difference between a pair is the ABI's overhead per call: the handle
 //! lookup in the registry, the error slot, catch_unwind, and registering the result.
 //!
+//! Each group's name ends with the number of `rt_torch_*` calls its ABI side makes, so that
+//! `benches/criterion_summary.py` can report the overhead per call against the budget (25 ns).
+//!
 //! Run: `cargo bench` (with the environment of .ci/setup.sh); criterion prints each median.
 
 use std::hint::black_box;
@@ -9,6 +12,7 @@ use std::ptr::null;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use simple_torch::*;
+use simple_torch::handles;
 use tch::{Device, Kind, Tensor};
 
 fn tensor_of(values: &[f32], dims: &[i64]) -> (Tensor, *mut TorchTensor) {
@@ -27,6 +31,9 @@ fn compare<A, B>(c: &mut Criterion, name: &str, mut tch: impl FnMut() -> A, mut 
 }
 
 fn overhead(c: &mut Criterion) {
+    // One libtorch thread for both sides: on a small shared machine, intra-op threads add more
+    // variance than the ABI adds time.
+    tch::set_num_threads(1);
     let small = [4i64];
     let (a, ha) = tensor_of(&[1.0, -2.0, 3.0, -4.0], &small);
     let (b, hb) = tensor_of(&[0.5, 0.5, 0.5, 0.5], &small);
@@ -34,27 +41,40 @@ fn overhead(c: &mut Criterion) {
     let (m, hm) = tensor_of(&square, &[64, 64]);
 
     // The handle check alone: a property read that does no libtorch work worth measuring.
-    compare(c, "ndim (handle check)", || black_box(&a).dim(), || rt_torch_torchtensor_ndim(black_box(ha)));
+    compare(c, "ndim, the handle check: 1 call", || black_box(&a).dim(), || rt_torch_torchtensor_ndim(black_box(ha)));
     compare(
         c,
-        "zeros [4] + free",
+        "zeros [4] + free: 2 calls",
         || Tensor::f_zeros(black_box(small), (Kind::Float, Device::Cpu)).unwrap(),
         || rt_torch_torchtensor_free(unsafe { rt_torch_tensor_zeros(black_box(small.as_ptr()), 1) }),
     );
-    compare(c, "add [4] + free", || black_box(&a).f_add(&b).unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_add(black_box(ha), hb)));
-    compare(c, "relu [4] + free", || black_box(&a).f_relu().unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_relu(black_box(ha))));
-    compare(c, "matmul 64x64 + free", || black_box(&m).f_matmul(&m).unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_matmul(black_box(hm), hm)));
-    compare(c, "clone [4] + free", || black_box(&a).f_detach_copy().unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_clone(black_box(ha))));
+    compare(c, "add [4] + free: 2 calls", || black_box(&a).f_add(&b).unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_add(black_box(ha), hb)));
+    compare(c, "relu [4] + free: 2 calls", || black_box(&a).f_relu().unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_relu(black_box(ha))));
+    compare(c, "matmul 64x64 + free: 2 calls", || black_box(&m).f_matmul(&m).unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_matmul(black_box(hm), hm)));
+    compare(c, "clone [4] + free: 2 calls", || black_box(&a).f_detach_copy().unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_clone(black_box(ha))));
+
+    // The registry alone, without libtorch work: what each tensor an export returns costs to
+    // register, look up once, and release (an undefined tensor is a bare allocation).
+    compare(
+        c,
+        "registry alone: register, look up, release a tensor",
+        || drop(black_box(Tensor::new())),
+        || {
+            let handle = handles::register_tensor(black_box(Tensor::new()));
+            drop(black_box(handles::tensor(handle)));
+            handles::release_tensor(handle)
+        },
+    );
 
     // A rejected handle: what misuse costs (no libtorch call at all).
-    let mut group = c.benchmark_group("rejected NULL handle");
+    let mut group = c.benchmark_group("a NULL handle rejected (message written): 1 call");
     group.bench_function("rt_torch", |bench| bench.iter(|| rt_torch_torchtensor_ndim(black_box(null()))));
     group.finish();
 
     if rt_torch_cuda_device_count() > 0 {
         compare(
             c,
-            "cuda(0) + cpu() [4]",
+            "cuda(0) + cpu() [4] + 2 frees: 4 calls",
             || black_box(&a).to_device(Device::Cuda(0)).to_device(Device::Cpu),
             || {
                 let on_gpu = rt_torch_torchtensor_cuda(black_box(ha), 0);

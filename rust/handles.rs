@@ -5,6 +5,7 @@
 //! freed twice, one of the wrong kind, or an integer the library never handed out is therefore
 //! reported, never dereferenced, and a stale handle cannot alias a newer object.
 
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
@@ -151,9 +152,10 @@ pub fn release_event(handle: *mut TorchEvent) -> Result<()> {
 fn release(id: u64, kind: &str) -> Result<()> {
     let removed = {
         let mut shard = shard(id);
-        match shard.get(&id) {
-            Some(object) if object.kind() == kind => shard.remove(&id),
-            found => return Err(not_live(id, kind, found)),
+        match shard.entry(id) {
+            Entry::Occupied(entry) if entry.get().kind() == kind => entry.remove(),
+            Entry::Occupied(entry) => return Err(not_live(id, kind, Some(entry.get()))),
+            Entry::Vacant(_) => return Err(not_live(id, kind, None)),
         }
     };
     // Dropped here, outside the lock: releasing device memory can take a while.

@@ -101,7 +101,7 @@ def test_collecting_a_wrapper_leaves_the_threads_error_message_alone():
     lib = st._native.lib
     doomed, other = st.tensor_ones([2]), st.tensor_ones([2])
     raw = other.handle
-    other._owns_handle = False  # released below, by hand
+    other._handle = None  # forgotten: released below, by hand
     with pytest.raises(st.HandleError):
         lib.rt_torch_torchtensor_relu(None)
     del doomed  # its finalizer runs here

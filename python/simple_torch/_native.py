@@ -18,6 +18,7 @@ import re
 from ctypes import POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_void_p
 from importlib.util import find_spec
 from pathlib import Path
+from types import SimpleNamespace
 
 from .errors import BY_KIND, SimpleTorchError, TorchNotAvailableError
 
@@ -33,6 +34,9 @@ BUNDLED_LIBRARY = Path(__file__).parent / "simple_torch" / "libsimple_torch.so"
 # libtorch's own libraries, in dependency order; the CUDA ones exist only in CUDA builds.
 _LIBTORCH = ("libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so")
 
+# dims arguments (const int64_t*): c_void_p takes packed bytes (the fast path of tensor.py)
+# as well as ctypes arrays.
+DIMS = c_void_p
 # Opaque handles: c_void_p keeps all 64 bits and turns NULL into None.
 TENSOR = c_void_p
 STREAM = c_void_p
@@ -60,13 +64,13 @@ SIGNATURES = {
     "rt_torch_last_error_kind": (c_int32, (), NEVER),
     "rt_torch_clear_error": (None, (), NEVER),
     # creation
-    "rt_torch_tensor_zeros": (TENSOR, (_INT64_P, c_int64), NULL),
-    "rt_torch_tensor_ones": (TENSOR, (_INT64_P, c_int64), NULL),
-    "rt_torch_tensor_randn": (TENSOR, (_INT64_P, c_int64), NULL),
-    "rt_torch_tensor_zeros_opts": (TENSOR, (_INT64_P, c_int64, c_int32, c_int32), NULL),
-    "rt_torch_tensor_ones_opts": (TENSOR, (_INT64_P, c_int64, c_int32, c_int32), NULL),
-    "rt_torch_tensor_randn_opts": (TENSOR, (_INT64_P, c_int64, c_int32, c_int32), NULL),
-    "rt_torch_tensor_from_data": (TENSOR, (c_void_p, _INT64_P, c_int64, c_int32), NULL),
+    "rt_torch_tensor_zeros": (TENSOR, (DIMS, c_int64), NULL),
+    "rt_torch_tensor_ones": (TENSOR, (DIMS, c_int64), NULL),
+    "rt_torch_tensor_randn": (TENSOR, (DIMS, c_int64), NULL),
+    "rt_torch_tensor_zeros_opts": (TENSOR, (DIMS, c_int64, c_int32, c_int32), NULL),
+    "rt_torch_tensor_ones_opts": (TENSOR, (DIMS, c_int64, c_int32, c_int32), NULL),
+    "rt_torch_tensor_randn_opts": (TENSOR, (DIMS, c_int64, c_int32, c_int32), NULL),
+    "rt_torch_tensor_from_data": (TENSOR, (c_void_p, DIMS, c_int64, c_int32), NULL),
     # methods
     "rt_torch_torchtensor_add": (TENSOR, (TENSOR, TENSOR), NULL),
     "rt_torch_torchtensor_sub": (TENSOR, (TENSOR, TENSOR), NULL),
@@ -79,7 +83,7 @@ SIGNATURES = {
     "rt_torch_torchtensor_softmax": (TENSOR, (TENSOR, c_int64), NULL),
     "rt_torch_torchtensor_clone": (TENSOR, (TENSOR,), NULL),
     "rt_torch_torchtensor_to_dtype": (TENSOR, (TENSOR, c_int32), NULL),
-    "rt_torch_torchtensor_reshape": (TENSOR, (TENSOR, _INT64_P, c_int64), NULL),
+    "rt_torch_torchtensor_reshape": (TENSOR, (TENSOR, DIMS, c_int64), NULL),
     "rt_torch_torchtensor_transpose": (TENSOR, (TENSOR, c_int64, c_int64), NULL),
     # properties
     "rt_torch_torchtensor_ndim": (c_int64, (TENSOR,), MINUS_1),
@@ -195,23 +199,34 @@ def library_path() -> Path:
 
 
 class _Checked:
-    """Calls the exports and raises the library's message when one reports failure."""
+    """Calls the exports and raises the library's message when one reports failure.
+
+    ``unchecked`` holds the same functions without that check, for the hot paths of
+    tensor.py: they test the result inline and call :meth:`raise_last_error`, which saves a
+    Python-level call per operation.
+    """
 
     def __init__(self, dll: ctypes.CDLL):
         self._last_error, self._last_error_kind = dll.rt_torch_last_error, dll.rt_torch_last_error_kind
         self._last_error.restype, self._last_error.argtypes = c_char_p, ()
         self._last_error_kind.restype, self._last_error_kind.argtypes = c_int32, ()
+        self.unchecked = SimpleNamespace()
         for name, (result, arguments, failure) in SIGNATURES.items():
-            function = getattr(dll, name)
-            function.restype, function.argtypes = result, arguments
+            function, unchecked = dll[name], dll[name]  # two function objects: errcheck is per object
+            function.restype, function.argtypes = unchecked.restype, unchecked.argtypes = result, arguments
             if failure is not NEVER:
                 function.errcheck = self._checker(failure)
             setattr(self, name, function)
+            setattr(self.unchecked, name, unchecked)
+
+    def raise_last_error(self, function_name: str = "a simple_torch call") -> None:
+        """Raises the calling thread's last error, as the exception class of its kind."""
+        message, kind = self._last_error(), self._last_error_kind()
+        text = message.decode("utf-8", "replace") if message else f"{function_name} failed"
+        raise BY_KIND.get(kind, SimpleTorchError)(text)
 
     def _raise(self, function) -> None:
-        message, kind = self._last_error(), self._last_error_kind()
-        text = message.decode("utf-8", "replace") if message else f"{function.__name__} failed"
-        raise BY_KIND.get(kind, SimpleTorchError)(text)
+        self.raise_last_error(function.__name__)
 
     def _checker(self, failure: str):
         last_error, raise_ = self._last_error, self._raise
@@ -239,8 +254,14 @@ class _Unavailable:
 
     def __init__(self, reason: TorchNotAvailableError):
         self.reason = reason
+        self.unchecked = self  # so that tensor.py can bind functions at import; calls raise
+
+    def __call__(self, *arguments):
+        raise TorchNotAvailableError(str(self.reason))
 
     def __getattr__(self, name: str):
+        if name.startswith("rt_torch_"):
+            return self  # a stand-in function: calling it raises
         raise TorchNotAvailableError(str(self.reason))
 
 

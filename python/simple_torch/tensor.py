@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import struct
 
 from . import _dlpack
 from ._native import int64_array, lib
@@ -18,9 +19,37 @@ REPR_MAX_VALUES = 64
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
+# The hot paths call these prebound functions directly and test the result inline (see
+# _owned): per-operation latency. Everything else goes through ``lib``, which checks each result.
+_fast = lib.unchecked
+_add = _fast.rt_torch_torchtensor_add
+_sub = _fast.rt_torch_torchtensor_sub
+_mul = _fast.rt_torch_torchtensor_mul
+_div = _fast.rt_torch_torchtensor_div
+_matmul = _fast.rt_torch_torchtensor_matmul
+_relu = _fast.rt_torch_torchtensor_relu
+_sigmoid = _fast.rt_torch_torchtensor_sigmoid
+_tanh = _fast.rt_torch_torchtensor_tanh
+_softmax = _fast.rt_torch_torchtensor_softmax
+_clone = _fast.rt_torch_torchtensor_clone
+_zeros = _fast.rt_torch_tensor_zeros_opts
+_ones = _fast.rt_torch_tensor_ones_opts
+_randn = _fast.rt_torch_tensor_randn_opts
+_finalize = _fast.rt_torch_torchtensor_finalize
+_new = object.__new__
+
+# Packers for dims, by length (libtorch allows at most 64 dimensions).
+_DIMS_PACKERS = [struct.Struct(f"={n}q") for n in range(65)]
+
 
 def _dims_arg(dims):
-    """``dims`` (an int or a sequence of ints) as the ABI's ``(int64_t*, ndim)`` pair."""
+    """``dims`` (an int or a sequence of ints) as the ABI's ``(int64_t*, ndim)`` pair: the sizes
+    packed as native int64s (``struct`` also refuses non-integers and what does not fit)."""
+    if type(dims) in (list, tuple) and len(dims) < len(_DIMS_PACKERS):  # the common case, fast
+        try:
+            return _DIMS_PACKERS[len(dims)].pack(*dims), len(dims)
+        except struct.error:
+            pass  # the checks below say what is wrong
     if isinstance(dims, numbers.Integral):
         dims = (dims,)
     try:
@@ -29,7 +58,19 @@ def _dims_arg(dims):
         raise TypeError(f"dims must be an integer or a sequence of integers, got {dims!r}") from None
     if any(not _INT64_MIN <= d <= _INT64_MAX for d in dims):
         raise ValueError(f"dims {dims} do not fit in 64-bit integers")
-    return int64_array(dims), len(dims)
+    return struct.pack(f"={len(dims)}q", *dims), len(dims)
+
+
+def _owned(handle, *operands) -> TorchTensorWrapper:
+    """A wrapper owning ``handle``, just returned by an unchecked call; a NULL handle raises
+    that call's error (FreedTensorError if one of ``operands`` was freed)."""
+    if handle:
+        tensor = _new(TorchTensorWrapper)
+        tensor._handle = handle
+        return tensor
+    for operand in operands:
+        operand._live()
+    lib.raise_last_error()
 
 
 def _dtype_code(dtype) -> int:
@@ -99,7 +140,12 @@ class TorchTensorWrapper:
         [[3.0, 3.0, 3.0], [3.0, 3.0, 3.0]]
     """
 
-    __slots__ = ("_handle", "_owns_handle")
+    __slots__ = ("_handle",)
+
+    def __new__(cls, handle: int = 0, owns_handle: bool = True):
+        wrapper = _new(_BorrowedTensor if not owns_handle and cls is TorchTensorWrapper else cls)
+        wrapper._handle = None  # until __init__ has checked the handle
+        return wrapper
 
     def __init__(self, handle: int, owns_handle: bool = True):
         """Wraps a ``TorchTensor*`` returned by the C ABI; ``owns_handle=False`` borrows it
@@ -111,13 +157,12 @@ class TorchTensorWrapper:
         if not isinstance(handle, int) or handle == 0:
             raise ValueError(f"handle must be a non-NULL TorchTensor* from simple_torch, got {handle!r}")
         self._handle = handle
-        self._owns_handle = bool(owns_handle)
 
-    @classmethod
-    def _owning(cls, handle: int) -> TorchTensorWrapper:
-        wrapper = cls.__new__(cls)
+    @staticmethod
+    def _owning(handle: int) -> TorchTensorWrapper:
+        """A wrapper owning ``handle``, returned by a checked call (never NULL)."""
+        wrapper = _new(TorchTensorWrapper)
         wrapper._handle = handle
-        wrapper._owns_handle = True
         return wrapper
 
     def _live(self) -> int:
@@ -138,9 +183,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_zeros([2, 3], dtype="float64").shape()
             [2, 3]
         """
-        return TorchTensorWrapper._owning(
-            lib.rt_torch_tensor_zeros_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy))
-        )
+        return _owned(_zeros(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy)))
 
     @staticmethod
     def tensor_ones(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
@@ -150,9 +193,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_ones(3).tolist()
             [1.0, 1.0, 1.0]
         """
-        return TorchTensorWrapper._owning(
-            lib.rt_torch_tensor_ones_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy))
-        )
+        return _owned(_ones(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy)))
 
     @staticmethod
     def tensor_randn(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
@@ -163,9 +204,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_randn([64, 64], device="cpu").numel()
             4096
         """
-        return TorchTensorWrapper._owning(
-            lib.rt_torch_tensor_randn_opts(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy))
-        )
+        return _owned(_randn(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy)))
 
     @staticmethod
     def from_numpy(array, copy: bool | None = None) -> TorchTensorWrapper:
@@ -269,13 +308,14 @@ class TorchTensorWrapper:
     # -- operations -------------------------------------------------------------------------
 
     def _binary(self, function, other, reflected: bool = False) -> TorchTensorWrapper:
+        """``function`` (unchecked) of this tensor and ``other``, a tensor or a Python number."""
         if isinstance(other, TorchTensorWrapper):
             a, b = (other._live(), self._live()) if reflected else (self._live(), other._live())
-            return TorchTensorWrapper._owning(function(a, b))
+            return _owned(function(a, b), self, other)
         scalar = _scalar_handle(other, self.dtype)
         try:
             a, b = (scalar, self._live()) if reflected else (self._live(), scalar)
-            return TorchTensorWrapper._owning(function(a, b))
+            return _owned(function(a, b), self)
         finally:
             lib.rt_torch_torchtensor_free(scalar)
 
@@ -286,7 +326,9 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_ones([2]).add(1).tolist()
             [2.0, 2.0]
         """
-        return self._binary(lib.rt_torch_torchtensor_add, other)
+        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
+            return _owned(_add(self._handle, other._handle), self, other)
+        return self._binary(_add, other)
 
     def sub(self, other) -> TorchTensorWrapper:
         """Element-wise difference, broadcasting (also ``self - other``).
@@ -295,7 +337,9 @@ class TorchTensorWrapper:
             >>> (TorchTensorWrapper.tensor_ones([2]) - 3).tolist()
             [-2.0, -2.0]
         """
-        return self._binary(lib.rt_torch_torchtensor_sub, other)
+        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
+            return _owned(_sub(self._handle, other._handle), self, other)
+        return self._binary(_sub, other)
 
     def mul(self, other) -> TorchTensorWrapper:
         """Element-wise product, broadcasting (also ``self * other``).
@@ -304,7 +348,9 @@ class TorchTensorWrapper:
             >>> (TorchTensorWrapper.tensor_ones([2]) * 4).tolist()
             [4.0, 4.0]
         """
-        return self._binary(lib.rt_torch_torchtensor_mul, other)
+        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
+            return _owned(_mul(self._handle, other._handle), self, other)
+        return self._binary(_mul, other)
 
     def div(self, other) -> TorchTensorWrapper:
         """Element-wise true division, broadcasting (also ``self / other``).
@@ -313,7 +359,9 @@ class TorchTensorWrapper:
             >>> (TorchTensorWrapper.tensor_ones([2]) / 4).tolist()
             [0.25, 0.25]
         """
-        return self._binary(lib.rt_torch_torchtensor_div, other)
+        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
+            return _owned(_div(self._handle, other._handle), self, other)
+        return self._binary(_div, other)
 
     def matmul(self, other: TorchTensorWrapper) -> TorchTensorWrapper:
         """Matrix product with ``torch.matmul``'s rules (also ``self @ other``).
@@ -324,7 +372,7 @@ class TorchTensorWrapper:
         """
         if not isinstance(other, TorchTensorWrapper):
             raise TypeError(f"matmul needs a TorchTensorWrapper, got {type(other).__name__}")
-        return self._binary(lib.rt_torch_torchtensor_matmul, other)
+        return _owned(_matmul(self._handle, other._handle), self, other)
 
     def relu(self) -> TorchTensorWrapper:
         """``max(x, 0)`` element-wise.
@@ -333,7 +381,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.from_list([-1.0, 2.0]).relu().tolist()
             [0.0, 2.0]
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_relu(self._live()))
+        return _owned(_relu(self._handle), self)
 
     def sigmoid(self) -> TorchTensorWrapper:
         """The logistic function element-wise.
@@ -342,7 +390,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_zeros([1]).sigmoid().tolist()
             [0.5]
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_sigmoid(self._live()))
+        return _owned(_sigmoid(self._handle), self)
 
     def tanh(self) -> TorchTensorWrapper:
         """The hyperbolic tangent element-wise.
@@ -351,7 +399,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_zeros([1]).tanh().tolist()
             [0.0]
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_tanh(self._live()))
+        return _owned(_tanh(self._handle), self)
 
     def softmax(self, dim: int) -> TorchTensorWrapper:
         """Softmax along ``dim`` (negative counts from the end).
@@ -360,7 +408,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_zeros([2, 4]).softmax(-1).tolist()[0]
             [0.25, 0.25, 0.25, 0.25]
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_softmax(self._live(), operator.index(dim)))
+        return _owned(_softmax(self._handle, operator.index(dim)), self)
 
     def clone(self) -> TorchTensorWrapper:
         """A copy with its own memory, on the same device.
@@ -368,7 +416,7 @@ class TorchTensorWrapper:
         Example:
             >>> copy = x.clone()
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_clone(self._live()))
+        return _owned(_clone(self._handle), self)
 
     def reshape(self, dims) -> TorchTensorWrapper:
         """The elements in shape ``dims`` (one size may be -1, inferred): a view sharing this
@@ -675,8 +723,7 @@ class TorchTensorWrapper:
         if handle is None:
             raise FreedTensorError("free(): this tensor was already freed")
         self._handle = None
-        if self._owns_handle:
-            lib.rt_torch_torchtensor_free(handle)
+        lib.rt_torch_torchtensor_free(handle)
 
     @property
     def is_freed(self) -> bool:
@@ -690,12 +737,12 @@ class TorchTensorWrapper:
         return self._handle is None
 
     def __del__(self):
-        handle = getattr(self, "_handle", None)
-        if handle is not None and self._owns_handle:
+        # Not _free: a collection can run between another call and the read of its error
+        # message, and must not clear it. The cheapest correct release: one C call, no lookup.
+        handle = self._handle
+        if handle is not None:
             try:
-                # Not _free: a collection can run between another call and the read of its
-                # error message, and must not clear it.
-                lib.rt_torch_torchtensor_finalize(handle)
+                _finalize(handle)
             except Exception:  # nothing can be raised from here, not even at interpreter exit
                 pass
 
@@ -823,6 +870,21 @@ def _scalar_handle(value, like: DType) -> int:
         raise TypeError(f"unsupported operand: {type(value).__name__} (use a TorchTensorWrapper or a number)")
     array = numpy.array(value, dtype=dtype.to_numpy())
     return lib.rt_torch_tensor_from_data(array.ctypes.data, None, 0, dtype)
+
+
+class _BorrowedTensor(TorchTensorWrapper):
+    """A wrapper over a handle it does not own (``owns_handle=False``): it never frees it;
+    ``free()`` only forgets it."""
+
+    __slots__ = ()
+
+    def free(self) -> None:
+        if self._handle is None:
+            raise FreedTensorError("free(): this tensor was already freed")
+        self._handle = None
+
+    def __del__(self):
+        pass
 
 
 #: A shorter name for the wrapper.
