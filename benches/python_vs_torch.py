@@ -49,14 +49,16 @@ GOALS = {
 
 def compare(ours: str, theirs: str, names: dict, calls: int, rounds: int) -> tuple[float, float]:
     """Median seconds per run of the statements ``ours`` and ``theirs`` (timeit compiles each
-    into its loop, so no Python call is added around them), rounds alternating between them."""
+    into its loop, so no Python call is added around them). Rounds alternate between them,
+    and which one goes first alternates too, so that neither always follows the other."""
     timers = [timeit.Timer(statement, globals=names) for statement in (ours, theirs)]
     for timer in timers:
         timer.timeit(max(1, calls // 4))  # warm up
     samples = [[], []]
-    for _ in range(rounds):
-        for timer, times in zip(timers, samples):
-            times.append(timer.timeit(calls) / calls)
+    for round_ in range(rounds):
+        order = (0, 1) if round_ % 2 == 0 else (1, 0)
+        for side in order:
+            samples[side].append(timers[side].timeit(calls) / calls)
     return statistics.median(samples[0]), statistics.median(samples[1])
 
 
@@ -91,7 +93,7 @@ def small_rows(quick: bool):
 
 
 def large_rows(quick: bool):
-    rounds = 5 if quick else 15
+    rounds = 5 if quick else 21
     a, b = st.tensor_randn([1 << 24]), st.tensor_randn([1 << 24])
     ta, tb = a.to_torch().clone(), b.to_torch().clone()
     m = st.tensor_randn([1024, 1024])
@@ -102,7 +104,7 @@ def large_rows(quick: bool):
 
 
 def startup_rows(quick: bool):
-    rounds = 3 if quick else 9
+    rounds = 3 if quick else 11
     ours, theirs = [], []
     for _ in range(rounds):  # alternating, as above
         ours.append(startup("import simple_torch as st; st.tensor_zeros([4]).add(st.tensor_ones([4]))", 1))
