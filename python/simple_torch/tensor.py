@@ -62,8 +62,9 @@ def _dims_arg(dims):
 
 
 def _owned(handle, *operands) -> TorchTensorWrapper:
-    """A wrapper owning ``handle``, just returned by an unchecked call; a NULL handle raises
-    that call's error (FreedTensorError if one of ``operands`` was freed)."""
+    """A wrapper owning ``handle``, just returned by a call into the library. After an
+    unchecked call a NULL handle raises that call's error (FreedTensorError if one of
+    ``operands`` was freed); a checked call has raised already."""
     if handle:
         tensor = _new(TorchTensorWrapper)
         tensor._handle = handle
@@ -158,13 +159,6 @@ class TorchTensorWrapper:
             raise ValueError(f"handle must be a non-NULL TorchTensor* from simple_torch, got {handle!r}")
         self._handle = handle
 
-    @staticmethod
-    def _owning(handle: int) -> TorchTensorWrapper:
-        """A wrapper owning ``handle``, returned by a checked call (never NULL)."""
-        wrapper = _new(TorchTensorWrapper)
-        wrapper._handle = handle
-        return wrapper
-
     def _live(self) -> int:
         handle = self._handle
         if handle is None:
@@ -249,7 +243,7 @@ class TorchTensorWrapper:
         capsule = _capsule_of(producer) if hasattr(producer, "__dlpack__") else producer
         managed, versioned = _dlpack.from_capsule(capsule)
         read_only = versioned and _dlpack.is_read_only(managed)
-        tensor = TorchTensorWrapper._owning(lib.rt_torch_tensor_from_dlpack(managed, versioned))
+        tensor = _owned(lib.rt_torch_tensor_from_dlpack(managed, versioned))
         _dlpack.mark_consumed(capsule, versioned)  # the tensor owns it now, not the capsule
         if read_only:
             with tensor:
@@ -303,7 +297,7 @@ class TorchTensorWrapper:
         if code == -1:
             return tensor
         with tensor:
-            return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_device(tensor._handle, code, False))
+            return tensor._moved(code, False)
 
     # -- operations -------------------------------------------------------------------------
 
@@ -426,7 +420,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_zeros([2, 3]).reshape([3, -1]).shape()
             [3, 2]
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_reshape(self._live(), *_dims_arg(dims)))
+        return _owned(lib.rt_torch_torchtensor_reshape(self._live(), *_dims_arg(dims)))
 
     def transpose(self, dim0: int, dim1: int) -> TorchTensorWrapper:
         """A view with dimensions ``dim0`` and ``dim1`` swapped, sharing this tensor's memory.
@@ -436,7 +430,7 @@ class TorchTensorWrapper:
             [1, 3]
         """
         handle = lib.rt_torch_torchtensor_transpose(self._live(), operator.index(dim0), operator.index(dim1))
-        return TorchTensorWrapper._owning(handle)
+        return _owned(handle)
 
     # -- properties -------------------------------------------------------------------------
 
@@ -568,7 +562,7 @@ class TorchTensorWrapper:
             raise ValueError(f"cuda() needs a GPU index or a CUDA device, got {device_id!r}: use cpu() or to()")
         code = _device_code(target, policy)
         if code >= 0 and not non_blocking:  # the seed design's own export
-            return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_cuda(self._live(), code))
+            return _owned(lib.rt_torch_torchtensor_cuda(self._live(), code))
         return self._moved(code, non_blocking)
 
     def cpu(self) -> TorchTensorWrapper:
@@ -578,7 +572,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_ones([1]).cpu().is_cuda()
             False
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_cpu(self._live()))
+        return _owned(lib.rt_torch_torchtensor_cpu(self._live()))
 
     def to(self, target, non_blocking: bool = False, policy=None) -> TorchTensorWrapper:
         """This tensor on a device (any device value: a Device, "cpu", "cuda:N", an integer
@@ -594,7 +588,7 @@ class TorchTensorWrapper:
         """
         dtype = _as_dtype(target)
         if dtype is not None:
-            return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_dtype(self._live(), dtype))
+            return _owned(lib.rt_torch_torchtensor_to_dtype(self._live(), dtype))
         try:
             device = Device.parse(target)
         except ValueError:
@@ -605,7 +599,7 @@ class TorchTensorWrapper:
         return self._moved(_device_code(device, policy), non_blocking)
 
     def _moved(self, code: int, non_blocking) -> TorchTensorWrapper:
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_to_device(self._live(), code, bool(non_blocking)))
+        return _owned(lib.rt_torch_torchtensor_to_device(self._live(), code, bool(non_blocking)))
 
     def to_stream(self, device, stream) -> TorchTensorWrapper:
         """This tensor copied to ``device``, queued on ``stream`` (on the GPU involved) without
@@ -616,7 +610,7 @@ class TorchTensorWrapper:
             >>> copies = Stream("cuda:0")
             >>> y = x.pin_memory().to_stream("cuda:0", copies); copies.synchronize()
         """
-        return TorchTensorWrapper._owning(
+        return _owned(
             lib.rt_torch_torchtensor_to_stream(self._live(), Device.parse(device).code, stream._handle)
         )
 
@@ -628,7 +622,7 @@ class TorchTensorWrapper:
             >>> batch = TorchTensorWrapper.tensor_randn([256, 1024]).pin_memory()
             >>> on_gpu = batch.cuda(0, non_blocking=True)
         """
-        return TorchTensorWrapper._owning(lib.rt_torch_torchtensor_pin_memory(self._live()))
+        return _owned(lib.rt_torch_torchtensor_pin_memory(self._live()))
 
     def is_pinned(self) -> bool:
         """True if this tensor is in pinned CPU memory (never without CUDA).
