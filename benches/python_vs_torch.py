@@ -192,8 +192,14 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(results: dict, path: Path) -> bool:
-    """A bar chart of the ratios, with each group's goal; False if matplotlib is missing."""
+def plot(results: dict, path: Path, goals: dict = GOALS, title: str = "simple_torch vs torch, same process, same run") -> bool:
+    """A bar chart of the ratios, with each group's goal (``goals`` as :data:`GOALS`, one colour
+    per group); False if matplotlib is missing.
+
+    Example:
+        >>> plot(json.loads(Path("benches/results/python_vs_torch.json").read_text()), Path("chart.png"))
+        True
+    """
     try:
         import matplotlib
 
@@ -202,19 +208,19 @@ def plot(results: dict, path: Path) -> bool:
     except ImportError:
         return False
     rows = results["rows"]
-    colours = {"small": "#4c72b0", "large": "#55a868", "startup": "#c44e52", "gpu": "#8172b2", "floor": "#999999"}
+    colours = dict(zip(goals, ("#4c72b0", "#55a868", "#c44e52", "#8172b2", "#999999")))
     figure, axes = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
     names = [f"{row['group']}: {row['name']}" for row in rows]
     bars = axes.barh(names, [row["ratio"] for row in rows], color=[colours[row["group"]] for row in rows])
     axes.bar_label(bars, labels=[f"{row['ratio']:.2f}" for row in rows], padding=3, fontsize=8)
-    for group, (kind, limit, _) in GOALS.items():
+    for group, (kind, limit, _) in goals.items():
         if kind and any(row["group"] == group for row in rows):
             ys = [i for i, row in enumerate(rows) if row["group"] == group]
             axes.plot([limit, limit], [min(ys) - 0.4, max(ys) + 0.4], color="black", linestyle="--", linewidth=1)
     axes.axvline(1.0, color="grey", linewidth=0.5)
     axes.invert_yaxis()
     axes.set_xlabel("time ours / torch (lower is better; dashed: the goal)")
-    axes.set_title("simple_torch vs torch, same process, same run", fontsize=10)
+    axes.set_title(title, fontsize=10)
     figure.text(0.01, 0.01, results["machine"], fontsize=6)
     figure.tight_layout(rect=(0, 0.03, 1, 1))
     figure.savefig(path, dpi=120)
