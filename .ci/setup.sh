@@ -39,6 +39,9 @@ export LIBTORCH_USE_PYTORCH=1
 # One build cache per environment: torch-sys remembers where libtorch was when it first ran.
 export CARGO_TARGET_DIR=$CACHE/target-$key
 
+step "Type stubs for the surface made from schemas: python -m simple_torch._stubs"
+(cd "$ROOT" && PYTHONPATH=python python -m simple_torch._stubs python/simple_torch)
+
 step "Building the wheel: maturin build --release (cargo build cache: $CARGO_TARGET_DIR)"
 WHEELS=$CACHE/wheels
 rm -rf "$WHEELS"

@@ -40,6 +40,7 @@ import simple_torch as st
 #: The issue's goals, as limits on the time ratio ours/torch for each group of rows.
 GOALS = {
     "small": ("<=", 1.0, "at most 1.0 (as fast as torch or faster)"),
+    "generic": ("<=", 1.3, "at most 1.3 through the generic operator entry"),
     "large": ("<=", 1 / 0.98, "at least 0.98 of torch's throughput (time ratio <= 1.020)"),
     "startup": ("<=", 0.3, "at most 0.3 of torch's start-up"),
     "gpu": ("<=", 1 / 0.95, "at least 0.95 of torch's bandwidth (time ratio <= 1.053)"),
@@ -90,6 +91,28 @@ def small_rows(quick: bool):
     ]
     for name, ours, theirs in cases:
         yield "small", name, *compare(ours, theirs, names, calls, rounds)
+
+
+def generic_rows(quick: bool):
+    """Small ops through the generic entry (st.ops.aten and the surface made from schemas) against
+    torch's own generic path (torch.ops.aten) and its bindings; 4-element float32 tensors."""
+    calls, rounds = (2_000, 5) if quick else (20_000, 15)
+    a, b = st.tensor_randn([4]), st.tensor_randn([4])
+    ta, tb = a.to_torch().clone(), b.to_torch().clone()
+    names = locals() | {"st": st, "torch": torch}
+    cases = [
+        ("ops.aten.add.Tensor [4]", "st.ops.aten.add.Tensor(a, b)", "torch.ops.aten.add.Tensor(ta, tb)"),
+        ("ops.aten.add packet [4]", "st.ops.aten.add(a, b)", "torch.ops.aten.add(ta, tb)"),
+        ("st.add(x, y) [4]", "st.add(a, b)", "torch.add(ta, tb)"),
+        ("x.sum(dim=0) [4]", "a.sum(dim=0)", "ta.sum(dim=0)"),
+        ("x == y [4]", "a == b", "ta == tb"),
+        ("x[1:3] [4]", "a[1:3]", "ta[1:3]"),
+    ]
+    for name, ours, theirs in cases:
+        yield "generic", name, *compare(ours, theirs, names, calls, rounds)
+    big, tbig = st.tensor_randn([1 << 24]), torch.randn(1 << 24)
+    names = locals() | {"st": st, "torch": torch}
+    yield "generic", "ops.aten.add.Tensor 16M", *compare("st.ops.aten.add.Tensor(big, big)", "torch.ops.aten.add.Tensor(tbig, tbig)", names, 5, 5 if quick else 21)
 
 
 def large_rows(quick: bool):
@@ -208,7 +231,7 @@ def plot(results: dict, path: Path, goals: dict = GOALS, title: str = "simple_to
     except ImportError:
         return False
     rows = results["rows"]
-    colours = dict(zip(goals, ("#4c72b0", "#55a868", "#c44e52", "#8172b2", "#999999")))
+    colours = dict(zip(goals, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2", "#999999")))
     figure, axes = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
     names = [f"{row['group']}: {row['name']}" for row in rows]
     bars = axes.barh(names, [row["ratio"] for row in rows], color=[colours[row["group"]] for row in rows])
@@ -241,7 +264,7 @@ def main() -> None:
         return
 
     results = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S"), "goals": {g: v[2] for g, v in GOALS.items()}, "rows": []}
-    for rows in (small_rows, large_rows, startup_rows, gpu_rows, floor_rows):
+    for rows in (small_rows, generic_rows, large_rows, startup_rows, gpu_rows, floor_rows):
         for group, name, ours, theirs in rows(options.quick):
             ratio = ours / theirs
             results["rows"].append({"group": group, "name": name, "ours_s": ours, "torch_s": theirs, "ratio": ratio, "goal": met(group, ratio)})

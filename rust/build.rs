@@ -47,11 +47,14 @@ fn libtorch_version(libtorch_lib: &str) -> String {
 /// Where the header goes: inside the Python package, so the wheel ships it.
 const HEADER: &str = "python/simple_torch/include/simple_torch.h";
 
-/// The functions that rust/shim.cpp defines (and Rust declares), plus the stream struct it
+/// The C++ files: the shim (libtorch calls tch lacks) and the generic operator entry.
+const CPP_FILES: [&str; 2] = ["rust/shim.cpp", "rust/ops.cpp"];
+
+/// The functions that the C++ files define (and Rust declares), plus the stream struct the shim
 /// passes: internal, so the header must not offer them to C callers.
 fn shim_items() -> Vec<String> {
-    let shim = std::fs::read_to_string("rust/shim.cpp").expect("rust/shim.cpp is readable");
-    let definitions = shim.lines().filter(|line| !line.starts_with(char::is_whitespace));
+    let sources: String = CPP_FILES.iter().map(|file| std::fs::read_to_string(file).expect("the C++ sources are readable")).collect();
+    let definitions = sources.lines().filter(|line| !line.starts_with(char::is_whitespace));
     let mut items: Vec<String> = definitions
         .filter_map(|line| line.split_whitespace().find(|word| word.starts_with("simple_torch_")))
         .filter_map(|word| word.split('(').next().map(str::to_owned))
@@ -93,17 +96,21 @@ fn write_header() {
     bindings.write_to_file(Path::new(&crate_dir).join(HEADER));
 }
 
-/// Compiles rust/shim.cpp against libtorch's headers; with CUDA (whose runtime headers come
-/// with the torch wheel's nvidia-* dependencies) also its CUDA part.
+/// Compiles the C++ files against libtorch's headers and the generated header (for
+/// `RtTorchValue` and the codes); with CUDA (whose runtime headers come with the torch wheel's
+/// nvidia-* dependencies) also the shim's CUDA part.
 fn build_shim(libtorch_lib: &Path) {
-    println!("cargo:rerun-if-changed=rust/shim.cpp");
     println!("cargo:rerun-if-env-changed=SIMPLE_TORCH_CUDA_INCLUDE");
     let torch = libtorch_lib.parent().expect("libtorch's lib folder is inside the torch package");
     let mut shim = cc::Build::new();
+    for file in CPP_FILES {
+        println!("cargo:rerun-if-changed={file}");
+        shim.file(file);
+    }
     shim.cpp(true)
         .std("c++17")
-        .file("rust/shim.cpp")
         .include(torch.join("include"))
+        .include(Path::new(HEADER).parent().expect("the header is in a folder"))
         // PyTorch wheels are built with the C++11 ABI of libstdc++.
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .warnings(false);

@@ -23,6 +23,14 @@ pub const RT_TORCH_ERROR_HANDLE: i32 = 3;
 pub const RT_TORCH_ERROR_OUT_OF_MEMORY: i32 = 4;
 /// A bug in simple_torch (a caught Rust panic).
 pub const RT_TORCH_ERROR_INTERNAL: i32 = 5;
+/// An index out of range (libtorch's `c10::IndexError`; Python's `IndexError`).
+pub const RT_TORCH_ERROR_INDEX: i32 = 6;
+/// A value of the wrong type for an operator's argument, a missing or unknown argument
+/// (libtorch's `c10::TypeError`; Python's `TypeError`).
+pub const RT_TORCH_ERROR_TYPE: i32 = 7;
+/// An operator or argument type that is not implemented for these inputs (libtorch's
+/// `c10::NotImplementedError`; Python's `NotImplementedError`).
+pub const RT_TORCH_ERROR_NOT_IMPLEMENTED: i32 = 8;
 
 struct LastError {
     kind: i32,

@@ -1,4 +1,4 @@
-//! Checked handles: the registry of live tensors, streams and events.
+//! Checked handles: the registry of live tensors, streams, events and generators.
 //!
 //! A handle is an identifier, never an address: callers get a number from a counter that is
 //! never reused, and every export looks it up here before doing anything. A freed handle, one
@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use tch::Tensor;
 
 use crate::error::{Error, Result};
+use crate::generators::Generator;
 use crate::streams::{Event, Stream};
 
 /// Opaque tensor handle of the C ABI (`TorchTensor*`); a registry key, never dereferenced.
@@ -30,6 +31,12 @@ pub struct TorchEvent {
     _opaque: (),
 }
 
+/// Opaque random generator handle of the C ABI (`TorchGenerator*`); a registry key, never
+/// dereferenced.
+pub struct TorchGenerator {
+    _opaque: (),
+}
+
 /// A tensor as the registry holds it: shared, so that a call in progress keeps its inputs
 /// alive even if another thread frees their handles meanwhile.
 pub struct SharedTensor(pub Tensor);
@@ -44,6 +51,7 @@ enum Object {
     Tensor(Arc<SharedTensor>),
     Stream(Arc<Stream>),
     Event(Arc<Event>),
+    Generator(Arc<Generator>),
 }
 
 impl Object {
@@ -52,6 +60,7 @@ impl Object {
             Object::Tensor(_) => "tensor",
             Object::Stream(_) => "stream",
             Object::Event(_) => "event",
+            Object::Generator(_) => "generator",
         }
     }
 }
@@ -103,6 +112,11 @@ pub fn register_event(event: Event) -> *mut TorchEvent {
     insert(Object::Event(Arc::new(event))) as usize as *mut TorchEvent
 }
 
+/// Registers `generator` and returns its new handle.
+pub fn register_generator(generator: Generator) -> *mut TorchGenerator {
+    insert(Object::Generator(Arc::new(generator))) as usize as *mut TorchGenerator
+}
+
 /// The object of the expected kind behind handle `id`, or an error saying why there is none.
 fn lookup<T>(id: u64, expected: &str, pick: impl Fn(&Object) -> Option<&Arc<T>>) -> Result<Arc<T>> {
     let shard = shard(id);
@@ -134,6 +148,19 @@ pub fn event(handle: *const TorchEvent) -> Result<Arc<Event>> {
     })
 }
 
+/// The live generator behind `handle`, or an error saying why there is none.
+pub fn generator(handle: *const TorchGenerator) -> Result<Arc<Generator>> {
+    lookup(handle as usize as u64, "generator", |object| match object {
+        Object::Generator(generator) => Some(generator),
+        _ => None,
+    })
+}
+
+/// Removes a generator handle; the generator is destroyed once no call in progress uses it.
+pub fn release_generator(handle: *mut TorchGenerator) -> Result<()> {
+    release(handle as usize as u64, "generator")
+}
+
 /// Removes a tensor handle; the tensor is released once no call in progress still uses it.
 pub fn release_tensor(handle: *mut TorchTensor) -> Result<()> {
     release(handle as usize as u64, "tensor")
@@ -163,7 +190,7 @@ fn release(id: u64, kind: &str) -> Result<()> {
     Ok(())
 }
 
-/// Number of handles not yet freed: tensors, streams and events.
+/// Number of handles not yet freed: tensors, streams, events and generators.
 pub fn live_count() -> usize {
     (0..SHARDS as u64).map(|id| shard(id).len()).sum()
 }

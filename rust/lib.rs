@@ -1,6 +1,6 @@
 //! simple-torch: libtorch through a plain, checked C ABI.
 //!
-//! Layer 1 of four (README.md): `rt_torch_*` functions over opaque tensor, stream and event handles, as
+//! Layer 1 of four (README.md): `rt_torch_*` functions over opaque tensor, stream, event and generator handles, as
 //! `../shared/ABI.md` specifies. Handles are registry keys ([`handles`]), never addresses;
 //! every export reports failure through a sentinel result plus a per-thread message
 //! ([`error`]) and never unwinds or aborts.
@@ -10,6 +10,7 @@ mod codes;
 mod cuda;
 mod dlpack;
 mod error;
+mod generators;
 pub mod handles;
 mod shim;
 mod streams;
@@ -17,14 +18,16 @@ mod streams;
 pub use abi::creation::*;
 pub use abi::devices::*;
 pub use abi::dlpack::*;
+pub use abi::generators::*;
 pub use abi::library::*;
 pub use abi::memory::*;
 pub use abi::methods::*;
+pub use abi::ops::*;
 pub use abi::properties::*;
 pub use abi::streams::*;
 pub use codes::*;
 pub use error::{
-    RT_TORCH_ERROR_ARGUMENT, RT_TORCH_ERROR_DEVICE, RT_TORCH_ERROR_HANDLE, RT_TORCH_ERROR_INTERNAL, RT_TORCH_ERROR_NONE,
-    RT_TORCH_ERROR_OUT_OF_MEMORY,
+    RT_TORCH_ERROR_ARGUMENT, RT_TORCH_ERROR_DEVICE, RT_TORCH_ERROR_HANDLE, RT_TORCH_ERROR_INDEX, RT_TORCH_ERROR_INTERNAL,
+    RT_TORCH_ERROR_NONE, RT_TORCH_ERROR_NOT_IMPLEMENTED, RT_TORCH_ERROR_OUT_OF_MEMORY, RT_TORCH_ERROR_TYPE,
 };
-pub use handles::{TorchEvent, TorchStream, TorchTensor};
+pub use handles::{TorchEvent, TorchGenerator, TorchStream, TorchTensor};

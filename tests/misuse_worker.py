@@ -7,8 +7,10 @@ shipped header, so a new export is covered as soon as it is in both. Each export
 with valid values only, then with each argument in turn through its other values (NULL, freed,
 made-up and wrong-kind handles, bad dims, dtype and device codes, too-small buffers,
 out-of-range dims, and valid but unusual tensors), then with random mixes of all of them;
-a few hand-written cases pair arguments that only fail together (mismatched shapes). The parent runs this file in a subprocess: a crash kills only the
-worker, and the parent restarts it at the next case.
+a few hand-written cases pair arguments that only fail together (mismatched shapes). The generic
+operator entry (rt_torch_op_call) gets whole calls instead, each with one thing wrong inside its
+argument array (see "the generic operator entry" below). The parent runs this file in a
+subprocess: a crash kills only the worker, and the parent restarts it at the next case.
 
 Output, one JSON object a line, flushed: ``{"ready": n_cases}`` first, then per case
 ``{"i": index, "problems": [...]}``, and at the end ``{"end": ..., "live_start": a, "live_end": b}``.
@@ -28,7 +30,26 @@ from pathlib import Path
 
 import simple_torch
 from simple_torch import _dlpack, _native
-from simple_torch._native import SIGNATURES
+from simple_torch._native import (
+    SIGNATURES,
+    VALUE_BOOL,
+    VALUE_BOOL_LIST,
+    VALUE_COMPLEX,
+    VALUE_DEVICE,
+    VALUE_GENERATOR,
+    VALUE_FLOAT,
+    VALUE_FLOAT_LIST,
+    VALUE_INT,
+    VALUE_INT_LIST,
+    VALUE_LAYOUT,
+    VALUE_MEMORY_FORMAT,
+    VALUE_NONE,
+    VALUE_OPTIONAL_TENSOR_LIST,
+    VALUE_SCALAR_TYPE,
+    VALUE_STR,
+    VALUE_TENSOR,
+    VALUE_TENSOR_LIST,
+)
 
 # --- the library, raw: no errcheck, so each call returns its sentinel as is -------------------
 
@@ -44,9 +65,11 @@ GPUS = DLL.rt_torch_cuda_device_count()
 HAS_EVENTS = "rt_torch_event_create" in SIGNATURES and GPUS > 0
 # Exports that fail without CUDA whatever their arguments (once their handles are good).
 NEEDS_CUDA = {"rt_torch_cuda_empty_cache", "rt_torch_event_create", "rt_torch_torchtensor_pin_memory"}
+# Exports with arguments but no bad value to give them: every uint64 is a seed.
+NO_BAD_VALUES = {"rt_torch_manual_seed"}
 
 # Error kinds (RT_TORCH_ERROR_*).
-ARGUMENT, DEVICE, HANDLE, OUT_OF_MEMORY = 1, 2, 3, 4
+ARGUMENT, DEVICE, HANDLE, OUT_OF_MEMORY, INTERNAL, INDEX, TYPE, NOT_IMPLEMENTED = range(1, 9)
 
 # c10 dtype codes of the ABI and their element sizes.
 DTYPES = {0: 1, 1: 1, 2: 2, 3: 4, 4: 8, 5: 2, 6: 4, 7: 8, 9: 8, 10: 16, 11: 1, 15: 2}
@@ -173,6 +196,13 @@ class Arena:
         self.owned.append(("event", handle))
         return handle
 
+    def generator(self) -> int:
+        handle = DLL.rt_torch_generator_create(-1)
+        if not handle:
+            raise RuntimeError(f"cannot make a generator: {last_error()}")
+        self.owned.append(("generator", handle))
+        return handle
+
     def make(self, kind: str) -> int:
         return getattr(self, kind)()
 
@@ -203,7 +233,8 @@ def article(kind: str) -> str:
 
 
 def makeable(kind: str) -> bool:
-    return kind == "tensor" or (kind == "stream" and HAS_STREAMS) or (kind == "event" and HAS_EVENTS)
+    return (kind == "tensor" or (kind == "stream" and HAS_STREAMS) or (kind == "event" and HAS_EVENTS)
+            or (kind == "generator" and "rt_torch_generator_create" in SIGNATURES))
 
 
 # --- values for one argument (or a pair of arguments) ---------------------------------------------
@@ -214,8 +245,11 @@ def makeable(kind: str) -> bool:
 
 
 class Value:
-    def __init__(self, label, make, expect="ok", kind=None, words=(), width=1):
+    def __init__(self, label, make, expect="ok", kind=None, words=(), width=1, first=False):
         self.label, self.make, self.expect, self.kind, self.words, self.width = label, make, expect, kind, tuple(words), width
+        # `first`: an error the export reports before checking any handle (rt_torch_op_call checks
+        # its counts and its out array before the handles inside its arguments).
+        self.first = first
 
 
 def handle_values(kind: str, function: str) -> list[Value]:
@@ -234,7 +268,7 @@ def handle_values(kind: str, function: str) -> list[Value]:
         values.append(Value(f"freed {kind}", lambda a: a.freed(kind), "error", HANDLE, ("was already freed",)))
     for bad in BAD_HANDLE_VALUES:
         values.append(Value(f"{bad:#x}", lambda a, b=bad: b, "error", HANDLE, (f"{bad:#x}", "returned by simple_torch")))
-    for other in ("tensor", "stream", "event"):
+    for other in ("tensor", "stream", "event", "generator"):
         if other != kind and makeable(other):
             values.append(Value(f"a {other}", lambda a, o=other: a.make(o), "error", HANDLE,
                                 (f"is {article(other)} handle, not {article(kind)} handle",)))
@@ -396,6 +430,521 @@ def dlpack_values() -> list[Value]:
     return values
 
 
+# --- the generic operator entry: rt_torch_op_find, rt_torch_op_schema, rt_torch_op_call --------
+#
+# rt_torch_op_call's misuse lives inside its argument array of tagged values (RtTorchValue,
+# _native.Value). So its (op, args, n_args) slot is a list of whole calls, each to a chosen
+# operator with one thing wrong, whose error is known; its (out, out_cap) slot is the other one.
+# Not tried, because no library can detect them: n_args larger than the array really holds, a
+# list whose len is larger than its buffer, or a name, string or list pointer that is neither
+# NULL nor valid (each reads past the caller's memory, as the header's Safety section says).
+
+OpValue = _native.Value
+# The tags (RT_TORCH_VALUE_*) by number: "NONE", "BOOL", ...
+TAG_NAMES = {getattr(_native, name): name.removeprefix("VALUE_") for name in dir(_native) if name.startswith("VALUE_")}
+UNKNOWN_TAGS = (17, 255, -1, 2**31 - 1)
+INT64, FLOAT64 = 4, 7
+UNWRITTEN = -12345  # the tag of every out slot before a call: a slot still holding it was not written
+_op_ids: dict[tuple[str, str], int] = {}
+
+
+def op_id(name: str, overload: str = "") -> int:
+    """The id of an operator that exists (found once: ids are stable)."""
+    if (name, overload) not in _op_ids:
+        found = DLL.rt_torch_op_find(name.encode(), overload.encode())
+        if found < 0:
+            raise RuntimeError(f"no operator {name}.{overload}: {last_error()}")
+        _op_ids[name, overload] = found
+    return _op_ids[name, overload]
+
+
+# Makers of one argument (arena -> OpValue). What a value points to is kept by the arena.
+
+def plain(tag, **fields):
+    return lambda arena: OpValue(tag=tag, **fields)
+
+
+def tensor(dims=(3, 3), dtype=FLOAT32):
+    return lambda arena: OpValue(tag=VALUE_TENSOR, ptr=arena.tensor(dims, dtype))
+
+
+def exact_tensor(values, dtype=FLOAT32):
+    """A 1-d tensor holding exactly `values` (Arena.tensor's filler makes no valid indices)."""
+    ctype = {FLOAT32: ctypes.c_float, INT64: c_int64}[dtype]
+
+    def make(arena: Arena) -> OpValue:
+        data = arena.keep((ctype * len(values))(*values))
+        handle = DLL.rt_torch_tensor_from_data(data, arena.keep((c_int64 * 1)(len(values))), 1, dtype)
+        if not handle:
+            raise RuntimeError(f"cannot make a tensor of {values}: {last_error()}")
+        arena.owned.append(("tensor", handle))
+        return OpValue(tag=VALUE_TENSOR, ptr=handle)
+
+    return make
+
+
+def handle(make_handle):
+    """A TENSOR value holding whatever handle `make_handle(arena)` gives (a bad one, say)."""
+    return lambda arena: OpValue(tag=VALUE_TENSOR, ptr=make_handle(arena))
+
+
+def text(tag, data: bytes | None):
+    """STR (or another tag) pointing at a NUL-terminated copy of `data`, or NULL."""
+    def make(arena: Arena) -> OpValue:
+        pointer = None if data is None else ctypes.addressof(arena.keep(ctypes.create_string_buffer(data)))
+        return OpValue(tag=tag, ptr=pointer)
+
+    return make
+
+
+def items(tag, ctype, values, length=None):
+    """A list value over a real array of `values`; `length` (default: theirs) is what it claims."""
+    def make(arena: Arena) -> OpValue:
+        array = arena.keep((ctype * max(1, len(values)))(*values))
+        return OpValue(tag=tag, ptr=ctypes.addressof(array), len=len(values) if length is None else length)
+
+    return make
+
+
+def null_list(tag, length):
+    return lambda arena: OpValue(tag=tag, ptr=None, len=length)
+
+
+def handles(tag, makers):
+    """TENSOR_LIST or OPTIONAL_TENSOR_LIST of the handles the makers give (arena -> handle or None)."""
+    def make(arena: Arena) -> OpValue:
+        array = arena.keep((c_void_p * max(1, len(makers)))(*[m(arena) for m in makers]))
+        return OpValue(tag=tag, ptr=ctypes.addressof(array), len=len(makers))
+
+    return make
+
+
+def a_tensor(dims=(3, 3)):
+    return lambda arena: arena.tensor(dims)
+
+
+def named(name: bytes | None, make):
+    """The same value as a keyword argument called `name`."""
+    def make_named(arena: Arena) -> OpValue:
+        value = make(arena)
+        value.name = None if name is None else ctypes.addressof(arena.keep(ctypes.create_string_buffer(name)))
+        return value
+
+    return make_named
+
+
+def sample(tag):
+    """A well-formed value of `tag`, so that only its tag can be wrong where it goes."""
+    return {
+        VALUE_NONE: plain(VALUE_NONE),
+        VALUE_BOOL: plain(VALUE_BOOL, int_value=1),
+        VALUE_INT: plain(VALUE_INT, int_value=1),
+        VALUE_FLOAT: plain(VALUE_FLOAT, real=0.5),
+        VALUE_COMPLEX: plain(VALUE_COMPLEX, real=0.5, imag=1.0),
+        VALUE_STR: text(VALUE_STR, b"floor"),
+        VALUE_TENSOR: tensor(),
+        VALUE_INT_LIST: items(VALUE_INT_LIST, c_int64, [1]),
+        VALUE_FLOAT_LIST: items(VALUE_FLOAT_LIST, ctypes.c_double, [2.0, 2.0]),
+        VALUE_BOOL_LIST: items(VALUE_BOOL_LIST, ctypes.c_uint8, [1, 1, 1]),
+        VALUE_TENSOR_LIST: handles(VALUE_TENSOR_LIST, [a_tensor()]),
+        VALUE_OPTIONAL_TENSOR_LIST: handles(VALUE_OPTIONAL_TENSOR_LIST, [lambda a: None, a_tensor()]),
+        VALUE_SCALAR_TYPE: plain(VALUE_SCALAR_TYPE, int_value=FLOAT32),
+        VALUE_LAYOUT: plain(VALUE_LAYOUT, int_value=0),
+        VALUE_MEMORY_FORMAT: plain(VALUE_MEMORY_FORMAT, int_value=0),
+        VALUE_DEVICE: plain(VALUE_DEVICE, int_value=-1),
+        VALUE_GENERATOR: lambda arena: OpValue(tag=VALUE_GENERATOR, ptr=arena.generator()),
+    }.get(tag, plain(tag, int_value=1))  # an unknown tag
+
+
+def tag_label(tag: int) -> str:
+    return TAG_NAMES.get(tag, f"tag {tag}")
+
+
+def op_call(label, op, args, expect="ok", kind=None, words=(), n_args=None, null_args=False, first=False):
+    """A value of the (op, args, n_args) slot: operator `op` (("aten::mm", "") or a raw id, or a
+    function of the arena giving one) called with the values `args` make."""
+    def make(arena: Arena):
+        values = [make_arg(arena) for make_arg in args]
+        array = None if null_args else arena.keep((OpValue * max(1, len(values)))(*values))
+        op_number = op_id(*op) if isinstance(op, tuple) else op(arena) if callable(op) else op
+        return [op_number, array, len(values) if n_args is None else n_args]
+
+    return Value(label, make, expect, kind, words, 3, first)
+
+
+class Site:
+    """One argument of one operator call, whose value is varied through every tag: `accepted`
+    are the tags its schema type takes (others fail with `refused`, TYPE unless the type itself
+    cannot be passed yet), `keyword` its name when it is passed by keyword."""
+
+    def __init__(self, type_, op, args, index, accepted, keyword=None, refused=None):
+        self.type, self.op, self.args, self.index, self.accepted = type_, op, args, index, set(accepted)
+        self.keyword, self.refused = keyword, refused or TYPE
+
+    def call(self, label, value, expect="ok", kind=None, words=()):
+        args = list(self.args)
+        args[self.index] = value if self.keyword is None else named(self.keyword, value)
+        return op_call(f"{self.op[0]}.{self.op[1] or 'default'}: {self.type} {label}", self.op, args, expect, kind, words)
+
+
+def sites() -> list[Site]:
+    """An argument of each schema type the entry passes (and one it cannot), in a call that works."""
+    x, image, kernel = tensor(), tensor((1, 1, 4, 4)), tensor((1, 1, 3, 3))
+    ints = lambda *v: items(VALUE_INT_LIST, c_int64, v)  # noqa: E731
+    cat, select, dropout = ("aten::cat", ""), ("aten::select", "int"), ("aten::dropout", "")
+    select_args = [x, plain(VALUE_INT, int_value=0), plain(VALUE_INT, int_value=1)]
+    dropout_args = [x, plain(VALUE_FLOAT, real=0.5), plain(VALUE_BOOL, int_value=0)]  # train=False: x itself
+    conv2d_backward = [tensor((1, 1, 2, 2)), image, kernel, ints(1), ints(1, 1), ints(0, 0), ints(1, 1),
+                       plain(VALUE_BOOL, int_value=0), ints(0, 0), plain(VALUE_INT, int_value=1),
+                       items(VALUE_BOOL_LIST, ctypes.c_uint8, [1, 1, 1])]
+    return [
+        Site("Tensor", ("aten::mm", ""), [x, x], 1, {VALUE_TENSOR}),
+        Site("Tensor?", ("aten::conv2d", ""), [image, kernel, tensor((1,))], 2, {VALUE_TENSOR, VALUE_NONE}),
+        Site("int", select, select_args, 1, {VALUE_INT}),
+        Site("SymInt", select, select_args, 2, {VALUE_INT}),
+        Site("float", dropout, dropout_args, 1, {VALUE_FLOAT, VALUE_INT}),
+        Site("bool", dropout, dropout_args, 2, {VALUE_BOOL}),
+        Site("Scalar", ("aten::add", "Tensor"), [x, x, plain(VALUE_FLOAT, real=2.0)], 2,
+             {VALUE_BOOL, VALUE_INT, VALUE_FLOAT, VALUE_COMPLEX}, b"alpha"),
+        Site("str?", ("aten::div", "Tensor_mode"), [x, x, text(VALUE_STR, b"floor")], 2, {VALUE_STR, VALUE_NONE},
+             b"rounding_mode"),
+        Site("ScalarType?", ("aten::sum", ""), [x, plain(VALUE_SCALAR_TYPE, int_value=FLOAT64)], 1,
+             {VALUE_SCALAR_TYPE, VALUE_NONE}, b"dtype"),
+        Site("Layout?", ("aten::zeros", ""), [ints(2, 3), plain(VALUE_LAYOUT, int_value=0)], 1, {VALUE_LAYOUT, VALUE_NONE},
+             b"layout"),
+        Site("Device?", ("aten::zeros", ""), [ints(2, 3), plain(VALUE_DEVICE, int_value=-1)], 1, {VALUE_DEVICE, VALUE_NONE},
+             b"device"),
+        Site("MemoryFormat", ("aten::contiguous", ""), [x, plain(VALUE_MEMORY_FORMAT, int_value=0)], 1,
+             {VALUE_MEMORY_FORMAT}, b"memory_format"),
+        Site("SymInt[]", ("aten::zeros", ""), [ints(2, 3)], 0, {VALUE_INT_LIST}),
+        Site("int[1]?", ("aten::sum", "dim_IntList"), [x, ints(1)], 1, {VALUE_INT_LIST, VALUE_INT, VALUE_NONE}),
+        Site("SymInt[2]", ("aten::conv2d", ""), [image, kernel, plain(VALUE_NONE), ints(1, 1)], 3,
+             {VALUE_INT_LIST, VALUE_INT}),
+        Site("float[]?", ("aten::upsample_bilinear2d", "vec"),
+             [image, plain(VALUE_NONE), plain(VALUE_BOOL, int_value=0), items(VALUE_FLOAT_LIST, ctypes.c_double, [2.0, 2.0])],
+             3, {VALUE_FLOAT_LIST, VALUE_NONE}),
+        Site("bool[3]", ("aten::convolution_backward", ""), conv2d_backward, 10, {VALUE_BOOL_LIST}),
+        Site("Scalar[]", ("aten::_foreach_add", "ScalarList"),
+             [handles(VALUE_TENSOR_LIST, [a_tensor()]), items(VALUE_FLOAT_LIST, ctypes.c_double, [1.0])], 1,
+             {VALUE_INT_LIST, VALUE_FLOAT_LIST}),
+        Site("Tensor[]", cat, [handles(VALUE_TENSOR_LIST, [a_tensor(), a_tensor()])], 0, {VALUE_TENSOR_LIST}),
+        Site("Tensor?[]", ("aten::index", "Tensor"),
+             [x, handles(VALUE_OPTIONAL_TENSOR_LIST, [lambda a: None, lambda a: exact_tensor([2, 0], INT64)(a).ptr])], 1,
+             {VALUE_OPTIONAL_TENSOR_LIST, VALUE_TENSOR_LIST}),
+        Site("Generator?", ("aten::bernoulli", ""), [exact_tensor([0.5, 0.5]), plain(VALUE_NONE)], 1,
+             {VALUE_GENERATOR, VALUE_NONE}, b"generator"),
+
+    ]
+
+
+def bad_handles() -> list[tuple[str, object, tuple[str, ...]]]:
+    """(label, arena -> handle, words): the handles that must be refused wherever a tensor goes."""
+    bad = [("NULL", lambda a: None, ("the tensor handle is NULL",)),
+           ("freed tensor", lambda a: a.freed("tensor"), ("was already freed",))]
+    bad += [(f"{v:#x}", lambda a, v=v: v, (f"{v:#x} is not a tensor handle",)) for v in BAD_HANDLE_VALUES]
+    if HAS_STREAMS:
+        bad.append(("a stream", lambda a: a.make("stream"), ("is a stream handle, not a tensor handle",)))
+    return bad
+
+
+def op_call_values(gpus: int) -> list[Value]:
+    """(op, args, n_args): whole calls, the first a valid one."""
+    x = tensor()
+    mm, add, zeros = ("aten::mm", ""), ("aten::add", "Tensor"), ("aten::zeros", "")
+    ints = lambda *v: items(VALUE_INT_LIST, c_int64, v)  # noqa: E731
+    values = [op_call("aten::mm(f32[3,3], f32[3,3])", mm, [x, x])]
+
+    # Every tag at every kind of argument: a wrong one is refused by name, a right one may work.
+    for site in sites():
+        values.append(site.call("valid", site.args[site.index]))
+        for tag in [*TAG_NAMES, *UNKNOWN_TAGS]:
+            if tag in site.accepted:
+                values.append(site.call(f"as {tag_label(tag)}", sample(tag), "any"))
+            elif site.refused == TYPE:
+                argument = site.keyword.decode() if site.keyword else None
+                words = (f"argument '{argument}' must be",) if argument else ("must be", "not ")
+                values.append(site.call(f"as {tag_label(tag)}", sample(tag), "error", TYPE, words))
+            else:
+                values.append(site.call(f"as {tag_label(tag)}", sample(tag), "error", site.refused, ("cannot pass yet",)))
+
+    # Bad handles as a Tensor, in Tensor lists, and where no tensor goes at all (the handle is
+    # checked before the tag).
+    cat, index, mine = ("aten::cat", ""), ("aten::index", "Tensor"), a_tensor()
+    indices = lambda a: exact_tensor([2, 0], INT64)(a).ptr  # noqa: E731
+    for label, bad, words in bad_handles():
+        values.append(op_call(f"mm(f32[3,3], {label})", mm, [x, handle(bad)], "error", HANDLE, words))
+        values.append(op_call(f"conv2d bias {label}", ("aten::conv2d", ""), [tensor((1, 1, 4, 4)), tensor((1, 1, 3, 3)),
+                                                                             handle(bad)], "error", HANDLE, words))
+        values.append(op_call(f"cat([t, {label}])", cat, [handles(VALUE_TENSOR_LIST, [mine, bad])], "error", HANDLE,
+                              ("element 1: ", *words)))
+        values.append(op_call(f"select(t, dim={label} as a TENSOR)", ("aten::select", "int"),
+                              [x, handle(bad), plain(VALUE_INT, int_value=0)], "error", HANDLE, words))
+        if label == "NULL":  # None in a Tensor?[]: t[[2, 0], :]
+            values.append(op_call("index(t, [[2, 0], NULL]) (Tensor?[]: NULL is None)", index,
+                                  [x, handles(VALUE_OPTIONAL_TENSOR_LIST, [indices, bad])]))
+        else:
+            values.append(op_call(f"index(t, [None, {label}])", index,
+                                  [x, handles(VALUE_OPTIONAL_TENSOR_LIST, [lambda a: None, bad])], "error", HANDLE, words))
+
+    # List lengths and pointers, at an argument of each list tag: refused before anything is read.
+    list_sites = [
+        ("int list", ("aten::sum", "dim_IntList"), [x], VALUE_INT_LIST, c_int64),
+        ("float list", ("aten::upsample_bilinear2d", "vec"), [tensor((1, 1, 2, 2)), plain(VALUE_NONE), plain(VALUE_BOOL)],
+         VALUE_FLOAT_LIST, ctypes.c_double),
+        ("Tensor list", cat, [], VALUE_TENSOR_LIST, c_void_p),
+        ("Tensor? list", index, [x], VALUE_OPTIONAL_TENSOR_LIST, c_void_p),
+        ("bool list (as an int[] too)", ("aten::sum", "dim_IntList"), [x], VALUE_BOOL_LIST, ctypes.c_uint8),
+    ]
+    for what, op, before, tag, ctype in list_sites:
+        for length in (-1, -(2**63), 2**24 + 1, 2**62, 2**63 - 1):
+            values.append(op_call(f"{op[0]}: {what} of length {length}", op, [*before, items(tag, ctype, [], length)],
+                                  "error", ARGUMENT, (f"a list of length {length}",)))
+        for length in (1, 2**24):
+            values.append(op_call(f"{op[0]}: NULL {what} of length {length}", op, [*before, null_list(tag, length)],
+                                  "error", ARGUMENT, (f"the list is NULL but its length is {length}",)))
+        values.append(op_call(f"{op[0]}: NULL {what} of length 0", op, [*before, null_list(tag, 0)], "any"))
+
+    # Strings: NULL is refused by the library, odd ones by libtorch.
+    div = ("aten::div", "Tensor_mode")
+    for label, data, expect, kind, words in [
+        ("NULL", None, "error", ARGUMENT, ("argument 'rounding_mode': the string is NULL",)),
+        ("''", b"", "error", ARGUMENT, ("rounding_mode",)),
+        ("non-UTF-8", b"\xff\xfe", "error", ARGUMENT, ("rounding_mode",)),
+        ("of 100000 chars", b"f" * 100_000, "error", ARGUMENT, ("rounding_mode",)),
+        ("'trunc'", b"trunc", "ok", None, ()),
+    ]:
+        values.append(op_call(f"div(t, t, rounding_mode={label})", div,
+                              [x, x, named(b"rounding_mode", text(VALUE_STR, data))], expect, kind, words))
+
+    # Keyword names.
+    for label, name, words in [
+        ("''", b"", ("has no argument named ''",)),
+        ("non-UTF-8", b"\xff\xfe", ("has no argument named",)),
+        ("of 10000 chars", b"a" * 10_000, ("has no argument named",)),
+        ("'other' again", b"other", ("got two values for argument 'other'",)),
+        ("'beta'", b"beta", ("has no argument named 'beta'",)),
+    ]:
+        values.append(op_call(f"add(t, t, {label}=1)", add, [x, x, named(name, plain(VALUE_INT, int_value=1))], "error",
+                              TYPE, words))
+    values += [
+        op_call("add(t, t, alpha=1, alpha=2)", add, [x, x, named(b"alpha", plain(VALUE_INT, int_value=1)),
+                                                     named(b"alpha", plain(VALUE_INT, int_value=2))],
+                "error", TYPE, ("got two values for argument 'alpha'",)),
+        op_call("add(self=t, t) (positional after keyword)", add, [named(b"self", x), x], "error", TYPE,
+                ("positional argument 1 follows a keyword argument",)),
+        op_call("add(alpha=2, other=t, self=t) (all by keyword, any order)", add,
+                [named(b"alpha", plain(VALUE_INT, int_value=2)), named(b"other", x), named(b"self", x)]),
+    ]
+
+    # Counts and ids.
+    two = [x, x]
+    for n in (-1, -(2**63), 1025, 2**63 - 1):
+        values.append(op_call(f"mm with n_args {n}", mm, two, "error", ARGUMENT, (f"n_args is {n}",), n_args=n,
+                              first=True))
+    values += [
+        op_call("mm with n_args 0", mm, two, "error", TYPE, ("missing argument 'self'",), n_args=0),
+        op_call("mm with n_args 1", mm, two, "error", TYPE, ("missing argument 'mat2'",), n_args=1),
+        op_call("mm with 1024 positional Nones", mm, [plain(VALUE_NONE)] * 1024, "error", TYPE,
+                ("takes 2 positional arguments but 1024 were given",)),
+        op_call("add(t, t, alpha=1 x 1022)", add, two + [named(b"alpha", plain(VALUE_INT, int_value=1))] * 1022, "error", TYPE,
+                ("got two values for argument 'alpha'",)),
+        op_call("mm with NULL args, n_args 2", mm, two, "error", ARGUMENT, ("args is NULL but n_args is 2",),
+                null_args=True, first=True),
+        op_call("mm with NULL args, n_args 0", mm, [], "error", TYPE, ("missing argument 'self'",), null_args=True),
+        op_call("NULL args, n_args 0, for an operator without arguments", ("aten::is_vulkan_available", ""), [],
+                null_args=True),
+    ]
+    count = lambda arena: DLL.rt_torch_op_count()  # noqa: E731
+    for label, op in [("-1", -1), ("-2**63", -(2**63)), ("2**63-1", 2**63 - 1), ("count", count)]:
+        values.append(op_call(f"op {label}", op, two, "error", ARGUMENT, ("is not an operator id",)))
+    values.append(op_call("op -1 with a freed handle (handles first)", -1, [x, handle(lambda a: a.freed("tensor"))],
+                          "error", HANDLE, ("was already freed",)))
+
+    # Sizes no allocation can meet, and views beyond their storage: refused, never attempted.
+    oom, overflow = ("error", OUT_OF_MEMORY, ("can't allocate memory",)), ("error", ARGUMENT, ("overflowed",))
+    values += [
+        op_call("zeros([2**40])", zeros, [ints(2**40)], *oom),
+        op_call("zeros([2**20, 2**20])", zeros, [ints(2**20, 2**20)], *oom),
+        op_call("zeros([2**40], dtype=float64)", zeros,
+                [ints(2**40), named(b"dtype", plain(VALUE_SCALAR_TYPE, int_value=FLOAT64))], *oom),
+        op_call("empty([2**40])", ("aten::empty", "memory_format"), [ints(2**40)], *oom),
+        op_call("full([2**40], 1.5)", ("aten::full", ""), [ints(2**40), plain(VALUE_FLOAT, real=1.5)], *oom),
+        op_call("arange(2**40)", ("aten::arange", ""), [plain(VALUE_INT, int_value=2**40)], *oom),
+        op_call("zeros([2**62, 4])", zeros, [ints(2**62, 4)], *overflow),
+        op_call("zeros([2**63-1])", zeros, [ints(2**63 - 1)], *overflow),
+        op_call("zeros([2**31]*3)", zeros, [ints(2**31, 2**31, 2**31)], *overflow),
+        op_call("arange(2**62)", ("aten::arange", ""), [plain(VALUE_INT, int_value=2**62)], *overflow),
+        op_call("repeat(t, [2**30, 2**30])", ("aten::repeat", ""), [x, ints(2**30, 2**30)], *overflow),
+        op_call("zeros([-1])", zeros, [ints(-1)], "error", ARGUMENT, ("non-negative",)),
+        op_call("as_strided(t, [2**40], [1])", ("aten::as_strided", ""), [x, ints(2**40), ints(1)], "error", ARGUMENT,
+                ("out of bounds for storage",)),
+        op_call("as_strided(t, [3], [1], 2**40)", ("aten::as_strided", ""),
+                [x, ints(3), ints(1), plain(VALUE_INT, int_value=2**40)], "error", ARGUMENT, ("out of bounds for storage",)),
+        op_call("as_strided(t, [3], [-1])", ("aten::as_strided", ""), [x, ints(3), ints(-1)], "error", ARGUMENT,
+                ("Negative strides",)),
+        op_call("select(t, 0, 2**62)", ("aten::select", "int"),
+                [x, plain(VALUE_INT, int_value=0), plain(VALUE_INT, int_value=2**62)], "error", INDEX, ("out of range",)),
+        # "Unsafe" operators skip checks on CUDA, but on the CPU they still refuse wild indices.
+        op_call("_unsafe_index(t, [[2**40]])", ("aten::_unsafe_index", "Tensor"),
+                [x, handles(VALUE_OPTIONAL_TENSOR_LIST, [lambda a: exact_tensor([2**40], INT64)(a).ptr])], "error", INDEX,
+                ("out of bounds",)),
+        op_call("_index_put_impl_(t, [[2**40]], v, unsafe=True)", ("aten::_index_put_impl_", ""),
+                [x, handles(VALUE_OPTIONAL_TENSOR_LIST, [lambda a: exact_tensor([2**40], INT64)(a).ptr]), tensor((1, 3)),
+                 plain(VALUE_BOOL, int_value=0), plain(VALUE_BOOL, int_value=1)], "error", INDEX, ("out of bounds",)),
+    ]
+
+    # Codes: every c10 dtype and layout code makes a tensor or fails cleanly; past them, refused.
+    # libtorch 2.11 has ScalarTypes 0..45 (the ABI's dtypes, quantized, bits, float8, ...) and
+    # Undefined = 46.
+    for code in range(46):
+        values.append(op_call(f"zeros([2, 3], dtype={code})", zeros,
+                              [ints(2, 3), named(b"dtype", plain(VALUE_SCALAR_TYPE, int_value=code))], "any"))
+    for code in (46, 47, 100, -1, 2**31, 2**63 - 1, -(2**63)):
+        values.append(op_call(f"zeros([2, 3], dtype={code})", zeros,
+                              [ints(2, 3), named(b"dtype", plain(VALUE_SCALAR_TYPE, int_value=code))], "error", TYPE,
+                              (f"unknown dtype code {code}",)))
+    for code in (*range(8), 8, -1, 2**63 - 1):
+        refused = code not in range(8)
+        values.append(op_call(f"zeros([2, 3], layout={code})", zeros,
+                              [ints(2, 3), named(b"layout", plain(VALUE_LAYOUT, int_value=code))],
+                              "error" if refused else "any", TYPE if refused else None,
+                              (f"unknown layout code {code}",) if refused else ()))
+    for code in (*range(4), 4, -1, 2**63 - 1):
+        refused = code not in range(4)
+        for op, args in [(("aten::contiguous", ""), [tensor((1, 2, 3, 4))]),
+                         (("aten::empty", "memory_format"), [ints(1, 2, 3, 4)])]:
+            values.append(op_call(f"{op[0]}(memory_format={code})", op,
+                                  [*args, named(b"memory_format", plain(VALUE_MEMORY_FORMAT, int_value=code))],
+                                  "error" if refused else "any", TYPE if refused else None,
+                                  (f"unknown memory format code {code}",) if refused else ()))
+    for code in (-1, 0, 1, 5, 127, 128, -2, -129, 2**63 - 1):
+        value = [ints(2, 3), named(b"device", plain(VALUE_DEVICE, int_value=code))]
+        if code == -1:
+            values.append(op_call("zeros(device=-1)", zeros, value))
+        elif 0 <= code < gpus:
+            values.append(op_call(f"zeros(device={code})", zeros, value, "any"))
+        elif 0 <= code <= 127:  # a GPU this machine lacks
+            values.append(op_call(f"zeros(device={code})", zeros, value, "error", DEVICE if gpus == 0 else None))
+        else:
+            values.append(op_call(f"zeros(device={code})", zeros, value, "error", TYPE,
+                                  (f"unknown device code {code}",)))
+
+    # Types the entry cannot pass yet, given anything but None.
+    values += [
+        op_call("sum(t, dim=['x']) (a Dimname list)", ("aten::sum", "dim_DimnameList"), [x, text(VALUE_STR, b"x")],
+                "error", NOT_IMPLEMENTED, ("cannot pass yet",)),
+        op_call("zeros([2], names=[...]) (str[]?)", ("aten::zeros", "names"),
+                [ints(2), named(b"names", items(VALUE_INT_LIST, c_int64, [1]))], "error", NOT_IMPLEMENTED,
+                ("cannot pass yet",)),
+    ]
+    return values
+
+
+def op_out_values() -> list[Value]:
+    """(out, out_cap): honest arrays of results, pre-marked to see what the call wrote."""
+    def out(label, room, cap, expect="ok", words=(), first=False):
+        def make(arena: Arena):
+            if room is None:
+                return [None, cap]
+            array = arena.keep((OpValue * room)())
+            for slot in array:
+                slot.tag = UNWRITTEN
+            return [array, cap]
+
+        return Value(label, make, expect, ARGUMENT, words, 2, first)
+
+    return [
+        out("out of 4", 4, 4),
+        out("out of 1", 1, 1, "any"),  # enough for one result
+        out("out of 4, out_cap 0", 4, 0, "any"),  # enough for operators returning nothing
+        out("NULL out, out_cap 0", None, 0, "any"),
+        # More than the 8 it holds: the library allocates nothing that big and writes only the results.
+        out("out of 8, out_cap 2**63-1", 8, 2**63 - 1, "any"),
+        out("NULL out, out_cap 4", None, 4, "error", ("out is NULL with out_cap 4",), True),
+        out("out_cap -1", 4, -1, "error", ("out_cap -1",), True),
+        out("out_cap -2**63", 4, -(2**63), "error", ("out_cap -9223372036854775808",), True),
+        out("NULL out, out_cap -1", None, -1, "error", ("out_cap -1",), True),
+    ]
+
+
+def op_id_values() -> list[Value]:
+    """An operator id for rt_torch_op_schema."""
+    count = lambda arena: DLL.rt_torch_op_count()  # noqa: E731
+    values = [Value("op aten::add.Tensor", lambda a: op_id("aten::add", "Tensor")), Value("op 0", lambda a: 0),
+              Value("op count - 1", lambda a: count(a) - 1)]
+    values.append(Value("op count", count, "error", ARGUMENT, ("is not an operator id",)))
+    for bad in (-1, -(2**63), 2**63 - 1, 2**32):
+        values.append(Value(f"op {bad}", lambda a, b=bad: b, "error", ARGUMENT, (f"{bad} is not an operator id",)))
+    return values
+
+
+def op_name_values() -> list[Value]:
+    """(name, overload) for rt_torch_op_find."""
+    def find(label, name, overload, expect="ok", words=()):
+        return Value(label, lambda a: [name, overload], expect, ARGUMENT, words, 2)
+
+    return [
+        find("aten::add, Tensor", b"aten::add", b"Tensor"),
+        find("aten::mm, NULL", b"aten::mm", None),
+        find("aten::mm, ''", b"aten::mm", b""),
+        find("aten::add.Tensor, NULL", b"aten::add.Tensor", None, "any"),
+        find("NULL, NULL", None, None, "error", ("the operator name is NULL",)),
+        find("NULL, Tensor", None, b"Tensor", "error", ("the operator name is NULL",)),
+        find("'', ''", b"", b"", "error", ("no operator",)),
+        find("aten::ad, NULL", b"aten::ad", None, "error", ("no operator aten::ad; the closest names are:", "aten::add")),
+        find("aten::add, NULL (no default overload)", b"aten::add", None, "error", ("its overloads are:", "Tensor")),
+        find("aten::add, Tensr", b"aten::add", b"Tensr", "error", ("no operator aten::add.Tensr; its overloads are:",)),
+        find("add, Tensor (no namespace)", b"add", b"Tensor", "error", ("no operator add.Tensor",)),
+        find("aten::, NULL", b"aten::", None, "error", ("no operator",)),
+        find("non-UTF-8, NULL", b"\xff\xfe", None, "error", ("no operator",)),
+        find("aten::add, non-UTF-8", b"aten::add", b"\xff\xfe", "error", ("its overloads are:",)),
+        find("1000 chars, NULL", b"x" * 1000, None, "error", ("the closest names are:",)),
+        find("aten::add, 100000 chars", b"aten::add", b"T" * 100_000, "error", ("its overloads are:",)),
+    ]
+
+
+def check_op_results(arguments: list, written: int, failed: bool, arena: Arena) -> list[str]:
+    """What rt_torch_op_call wrote to out: nothing when it failed; else `written` results and
+    nothing past them, each tensor either a new handle (freed here, which must work) or, with
+    from_argument 1, one of the call's own argument handles."""
+    out, cap = arguments[3], arguments[4]
+    if out is None:
+        return [] if failed or written == 0 else [f"returned {written} results into a NULL out"]
+    problems = []
+    first_unwritten = 0 if failed else max(0, min(written, len(out)))
+    if any(slot.tag != UNWRITTEN for slot in out[first_unwritten:]):
+        problems.append(f"wrote out slots past the {first_unwritten} results it returned")
+    if failed:
+        return problems
+    if written > cap or written > len(out):
+        return problems + [f"returned {written} results with out_cap {cap} (a real array of {len(out)})"]
+    arguments_given = {h for kind, h in arena.owned if kind == "tensor"}
+
+    def release(handle, where):
+        if handle in arguments_given:
+            problems.append(f"{where} is the argument handle {handle:#x}: a caller freeing its results frees its "
+                            "argument")
+            return
+        DLL.rt_torch_torchtensor_free(handle)
+        if last_error() is not None:
+            problems.append(f"{where} {handle:#x} cannot be freed: {last_error()}")
+
+    for i, result in enumerate(out[:written]):
+        if result.tag == VALUE_TENSOR and result.from_argument:
+            if result.ptr not in arguments_given:
+                problems.append(f"result {i} has from_argument 1 but {result.ptr!r} is not an argument handle")
+        elif result.tag == VALUE_TENSOR:
+            release(result.ptr, f"result {i}")
+        elif result.tag in (VALUE_TENSOR_LIST, VALUE_OPTIONAL_TENSOR_LIST):
+            pointers = ctypes.cast(result.ptr, ctypes.POINTER(c_void_p)) if result.len else []
+            for j in range(result.len):
+                if pointers[j] is not None or result.tag == VALUE_TENSOR_LIST:
+                    release(pointers[j], f"result {i}, element {j}")
+        elif result.tag not in TAG_NAMES:
+            problems.append(f"result {i} has the unknown tag {result.tag}")
+    return problems
+
+
 def generic_values(param: Param, ctype) -> list[Value]:
     """An argument this file knows nothing about: the usual edge values, any outcome allowed."""
     if ctype is c_bool:
@@ -430,6 +979,14 @@ def arguments(function: str, gpus: int) -> list[list[Value]]:
             slots.append(reshape_values() if function.endswith("_reshape") else dims_values(with_data=False))
         elif param.name == "managed":
             slots.append(dlpack_values())
+        elif param.name == "op" and after is not None and after.name == "args":
+            slots.append(op_call_values(gpus))
+        elif param.name == "op":
+            slots.append(op_id_values())
+        elif param.name == "name" and after is not None and after.name == "overload":
+            slots.append(op_name_values())
+        elif param.name == "out" and after is not None and after.name == "out_cap":
+            slots.append(op_out_values())
         elif param.name == "out" and after is not None and after.name in ("cap", "nbytes"):
             slots.append(buffer_values(c_int64 if param.base == "int64_t" else ctypes.c_uint8, after.name))
         elif param.name in ("dtype",):
@@ -535,12 +1092,17 @@ ERROR_SLOT = {"rt_torch_last_error", "rt_torch_last_error_kind", "rt_torch_clear
 def expectation(case: Case) -> tuple[str, int | None, tuple[str, ...]]:
     """What the case as a whole should do: (outcome, error kind, words of the message).
 
-    A bad handle is reported before anything else. With one bad value the call must fail for
-    it; with several, it must fail (kind and words unchecked); a value that may legitimately
-    fail or change what else is valid (an "any" value) leaves only the handle rule.
+    A bad handle is reported before anything else, except the errors marked `first` (checked
+    before any handle is looked at). With one bad value the call must fail for it; with
+    several, it must fail (kind and words unchecked); a value that may legitimately fail or
+    change what else is valid (an "any" value) leaves only the handle rule.
     """
     if case.function in UNCHECKABLE:
         return "any", None, ()
+    early = [v for v in case.values if v.expect == "error" and v.first]
+    if early:
+        kinds = {v.kind for v in early}
+        return "error", kinds.pop() if len(kinds) == 1 else None, early[0].words if len(early) == 1 else ()
     handles = [v for v in case.values if v.expect == "error" and v.kind == HANDLE]
     if handles:
         return ("error", HANDLE, handles[0].words if len(handles) == 1 else ())
@@ -591,9 +1153,9 @@ def run_case(case: Case) -> list[str]:
     if failed:
         if not message or not message.startswith(f"{function}: ") or len(message) <= len(function) + 2:
             problems.append(f"the error message does not name the function: {message!r}")
-        if HAS_KIND and kind not in (1, 2, 3, 4, 5):
+        if HAS_KIND and kind not in range(ARGUMENT, NOT_IMPLEMENTED + 1):
             problems.append(f"last_error_kind() is {kind} after a failure")
-        if HAS_KIND and kind == 5:
+        if HAS_KIND and kind == INTERNAL:
             problems.append(f"an internal error (caught panic): {message!r}")
     elif HAS_KIND and function not in ERROR_SLOT and kind != 0:
         problems.append(f"last_error_kind() is {kind} after a success")
@@ -614,6 +1176,8 @@ def run_case(case: Case) -> list[str]:
         getattr(DLL, free_function(returned))(result)
         if last_error() is not None:
             problems.append(f"the returned {returned} handle {result:#x} cannot be freed: {last_error()}")
+    if function == "rt_torch_op_call":
+        problems += check_op_results(arguments, result, failed, arena)
     if function == "rt_torch_torchtensor_to_dlpack" and result:
         _dlpack.delete(result, arguments[1])
     if function == "rt_torch_tensor_from_dlpack" and not failed:

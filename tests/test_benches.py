@@ -18,7 +18,7 @@ def test_the_python_benchmark_writes_its_table_and_json(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "python_vs_torch.json").read_text())
     names = {(row["group"], row["name"]) for row in results["rows"]}
-    for group, name in [("small", "zeros [4]"), ("small", "x.matmul(w).add(b).relu() 8x8"), ("large", "add 16M"),
+    for group, name in [("small", "zeros [4]"), ("generic", "ops.aten.add.Tensor [4]"), ("generic", "st.add(x, y) [4]"), ("small", "x.matmul(w).add(b).relu() 8x8"), ("large", "add 16M"),
                         ("large", "matmul 1024x1024"), ("startup", "import + one op (fresh process)")]:
         assert (group, name) in names
     for row in results["rows"]:

@@ -20,13 +20,22 @@ def test_example_runs(example):
         assert "CPU" in done.stdout, "without CUDA an example must say it falls back to the CPU"
 
 
-def test_there_are_four_examples():
-    assert [p.name for p in EXAMPLES] == ["01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py", "04_config.py"]
+def test_there_are_five_examples():
+    assert [p.name for p in EXAMPLES] == [
+        "01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py", "04_config.py", "05_torch_code.py"
+    ]
+
+
+def test_the_torch_code_example_agrees_with_torch():
+    """examples/05_torch_code.py runs the same torch code with both libraries and compares."""
+    done = subprocess.run([sys.executable, str(EXAMPLES[-1])], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("(same as torch)") == 7 and done.stdout.rstrip().endswith("simple_torch and torch agree")
 
 
 def test_the_config_example_loads_its_file_and_falls_back(tmp_path):
     """Run from another folder: the example names its own folder, so the file is found."""
-    example = EXAMPLES[-1]
+    example = EXAMPLES[3]
     done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"device: cuda:1  ({example.parent / 'dl.config.sdn'}, line 3)" in done.stdout
@@ -41,7 +50,7 @@ def test_the_config_example_loads_its_file_and_falls_back(tmp_path):
 def test_the_readme_python_examples_run(capsys):
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
-    assert len(blocks) == 3, "the API example, the devices example and the interop example"
+    assert len(blocks) == 4, "the API example, st.ops, the devices example and the interop example"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", st.DeviceFallbackWarning)  # the devices example asks for cuda:1
         for block in blocks:

@@ -121,7 +121,7 @@ def test_every_export_is_misused():
     assert called == set(SIGNATURES)
     with_arguments = {name for name, (_, argtypes, _) in SIGNATURES.items() if argtypes}
     without_cuda = misuse_worker.NEEDS_CUDA if misuse_worker.GPUS == 0 else set()  # they fail whatever the arguments
-    assert misused == (with_arguments | without_cuda) - misuse_worker.UNCHECKABLE
+    assert misused == (with_arguments | without_cuda) - misuse_worker.UNCHECKABLE - misuse_worker.NO_BAD_VALUES
     for name, (_, argtypes, _) in SIGNATURES.items():
         assert len(misuse_worker.HEADER[name][1]) == len(argtypes), f"{name}: the header and the ctypes table disagree"
 
@@ -132,6 +132,19 @@ def test_handle_kinds_are_all_misused_both_ways():
     assert {"NULL", "freed tensor", "0xdeadbeef", "0xffffffffffffffff"} <= labels
     if "rt_torch_stream_create" in SIGNATURES:
         assert {"a stream", "a tensor", "freed stream"} <= labels
+
+
+def test_the_generic_entry_gets_every_tag_at_every_argument_type():
+    """rt_torch_op_call: each kind of schema argument in misuse_worker.sites() is given a value
+    of every tag (and unknown tags), and bad handles go inside Tensor lists too."""
+    labels = {value.label for case in misuse_worker.build_cases() if case.function == "rt_torch_op_call"
+              for value in case.values}
+    for site in misuse_worker.sites():
+        for tag in [*misuse_worker.TAG_NAMES, *misuse_worker.UNKNOWN_TAGS]:
+            label = f"{site.op[0]}.{site.op[1] or 'default'}: {site.type} as {misuse_worker.tag_label(tag)}"
+            assert label in labels, label
+    for bad in ("NULL", "freed tensor", "0xdeadbeef", "a stream"):
+        assert f"cat([t, {bad}])" in labels
 
 
 def test_a_crash_is_counted_and_the_run_goes_on():

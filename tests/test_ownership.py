@@ -34,7 +34,7 @@ def test_a_freed_wrapper_raises_on_every_use(use):
     t.free()
     with pytest.raises(st.FreedTensorError, match="this tensor was already freed"):
         use(t)
-    assert repr(t) == "TorchTensorWrapper(<freed>)" and t.is_freed
+    assert repr(t) == "tensor(<freed>)" and t.is_freed
 
 
 def test_with_block_frees_on_exit_even_on_error():

@@ -1,21 +1,30 @@
-"""simple_torch: libtorch through a plain, checked C ABI, driven from Python.
+"""simple_torch: libtorch through a plain, checked C ABI, driven from Python, shaped like torch.
 
 Example:
     >>> import simple_torch as st
-    >>> x = st.tensor_randn([2, 3])
-    >>> y = (x @ st.tensor_ones([3, 4])).relu()
-    >>> y.shape(), y.dtype, y.device()
-    ([2, 4], <DType.float32: 6>, Device(kind='cpu', index=None))
+    >>> x = st.randn(2, 3)
+    >>> y = (x @ st.ones(3, 4)).relu().sum(dim=1, keepdim=True)
+    >>> y.shape, y.dtype, y.device
+    (st.Size([2, 1]), <DType.float32: 6>, Device(kind='cpu', index=None))
+
+Every public aten operator is a function here (``st.cat``, ``st.where``, ...) or a Tensor method
+when PyTorch makes it one, made from libtorch's schemas on first use; ``st.ops.aten`` has every
+operator and overload.
 
 Importing never fails for want of libtorch: ``torch_available()`` then returns False and the
 first tensor operation raises :class:`TorchNotAvailableError` saying what to install.
 """
 
+from typing import TYPE_CHECKING
+
 from .config import Config, auto_device, dl, load_local_config, resolve_device, user_config_dir
+from . import ops
 from .devices import Device
-from .dtypes import DType
+from .dtypes import DType, Layout, MemoryFormat
+from .generators import Generator
 from .errors import (
     ArgumentError,
+    ArgumentTypeError,
     ConfigError,
     ConfigWarning,
     DeviceError,
@@ -24,7 +33,9 @@ from .errors import (
     HandleError,
     OutOfMemoryError,
     SimpleTorchError,
+    TensorIndexError,
     TorchNotAvailableError,
+    UnsupportedError,
 )
 from .library import (
     cuda_device_count,
@@ -45,8 +56,27 @@ from .memory import (
     memory_reserved,
     reset_peak_memory_stats,
 )
+from .size import Size
 from .streams import Event, Stream, synchronize
-from .tensor import Tensor, TorchTensorWrapper
+from ._tensor import Tensor, TorchTensorWrapper
+from . import _surface
+from .functions import (
+    arange,
+    einsum,
+    empty,
+    eye,
+    full,
+    linspace,
+    manual_seed,
+    norm,
+    ones,
+    rand,
+    randint,
+    randn,
+    tensor,
+    unique,
+    zeros,
+)
 
 tensor_zeros = TorchTensorWrapper.tensor_zeros
 tensor_ones = TorchTensorWrapper.tensor_ones
@@ -56,10 +86,43 @@ from_dlpack = TorchTensorWrapper.from_dlpack
 from_torch = TorchTensorWrapper.from_torch
 from_list = TorchTensorWrapper.from_list
 
+# Methods that torch writes in Python, over the functions above.
+TorchTensorWrapper.norm = norm
+TorchTensorWrapper.unique = unique
+
+# dtypes, layouts and memory formats under torch's names: st.float32, st.long, st.strided, ...
+for _name, _dtype in {**DType.__members__, "float": DType.float32, "double": DType.float64, "half": DType.float16,
+                      "long": DType.int64, "int": DType.int32, "short": DType.int16, "cfloat": DType.complex64,
+                      "cdouble": DType.complex128}.items():
+    globals()[_name] = _dtype
+for _name, _value in {**Layout.__members__, **MemoryFormat.__members__}.items():
+    if not _name.startswith("_"):
+        globals()[_name] = _value
+del _name, _dtype, _value
+
+
+if TYPE_CHECKING:  # the functions made from schemas at run time, as generated stubs (_stubs.py)
+    from ._generated import *  # noqa: F403
+
+
+def __getattr__(name: str):
+    """Every public aten function (``st.cat``, ``st.where``, ``st.sum``, ...), made from its
+    schemas on first use and then kept here."""
+    if name.startswith("_") or name not in _surface.variants()[1]:
+        raise AttributeError(f"module 'simple_torch' has no attribute '{name}'")
+    function = globals()[name] = _surface.function(name)
+    return function
+
+
+def __dir__():
+    return sorted(set(globals()) | _surface.variants()[1])
+
+
 __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError",
+    "ArgumentTypeError",
     "Config",
     "ConfigError",
     "ConfigWarning",
@@ -69,39 +132,61 @@ __all__ = [
     "DType",
     "Event",
     "FreedTensorError",
+    "Generator",
     "HandleError",
+    "Layout",
+    "MemoryFormat",
     "OutOfMemoryError",
     "SimpleTorchError",
+    "Size",
     "Stream",
     "Tensor",
+    "TensorIndexError",
     "TorchNotAvailableError",
     "TorchTensorWrapper",
+    "UnsupportedError",
+    "arange",
     "auto_device",
     "cuda_device_count",
     "dl",
+    "einsum",
+    "empty",
+    "eye",
     "empty_cache",
     "from_dlpack",
     "from_list",
     "from_numpy",
     "from_torch",
+    "full",
     "get_include",
     "get_library",
     "live_dlpack_exports",
     "live_handles",
+    "linspace",
     "load_local_config",
+    "manual_seed",
     "max_memory_allocated",
     "max_memory_reserved",
     "mem_get_info",
     "memory_allocated",
     "memory_reserved",
+    "norm",
+    "ones",
+    "ops",
+    "rand",
+    "randint",
+    "randn",
     "reset_peak_memory_stats",
     "resolve_device",
     "synchronize",
+    "tensor",
     "tensor_ones",
     "tensor_randn",
     "tensor_zeros",
     "torch_available",
     "torch_cuda_available",
     "torch_version",
+    "unique",
     "user_config_dir",
+    "zeros",
 ]

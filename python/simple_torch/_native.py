@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from ctypes import POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_uint64, c_void_p
 from importlib.util import find_spec
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,7 +41,30 @@ DIMS = c_void_p
 TENSOR = c_void_p
 STREAM = c_void_p
 EVENT = c_void_p
+GENERATOR = c_void_p
 _INT64_P = POINTER(c_int64)
+
+
+
+class Value(ctypes.Structure):
+    """``RtTorchValue``: one argument or result of ``rt_torch_op_call``, tagged ``VALUE_*``."""
+
+    _fields_ = [
+        ("tag", c_int32),
+        ("from_argument", c_int32),
+        ("name", c_void_p),
+        ("int_value", c_int64),
+        ("real", c_double),
+        ("imag", c_double),
+        ("ptr", c_void_p),
+        ("len", c_int64),
+    ]
+
+
+# The tags of Value (RT_TORCH_VALUE_* in the header).
+VALUE_NONE, VALUE_BOOL, VALUE_INT, VALUE_FLOAT, VALUE_COMPLEX, VALUE_STR, VALUE_TENSOR = range(7)
+VALUE_INT_LIST, VALUE_FLOAT_LIST, VALUE_BOOL_LIST, VALUE_TENSOR_LIST, VALUE_OPTIONAL_TENSOR_LIST = range(7, 12)
+VALUE_SCALAR_TYPE, VALUE_LAYOUT, VALUE_MEMORY_FORMAT, VALUE_DEVICE, VALUE_GENERATOR = range(12, 17)
 
 # How each export reports failure (ABI.md, "Errors").
 NULL = "NULL"  # a pointer result of NULL
@@ -63,6 +86,7 @@ SIGNATURES = {
     "rt_torch_last_error": (c_char_p, (), NEVER),
     "rt_torch_last_error_kind": (c_int32, (), NEVER),
     "rt_torch_clear_error": (None, (), NEVER),
+    "rt_torch_manual_seed": (None, (c_uint64,), VOID),
     # creation
     "rt_torch_tensor_zeros": (TENSOR, (DIMS, c_int64), NULL),
     "rt_torch_tensor_ones": (TENSOR, (DIMS, c_int64), NULL),
@@ -138,6 +162,19 @@ SIGNATURES = {
     "rt_torch_dlpack_live_exports": (c_int64, (), MINUS_1),
     # a PyCapsule destructor: Python passes its address, never calls it (and it leaves the error slot alone)
     "rt_torch_dlpack_capsule_destructor": (None, (c_void_p,), NEVER),
+    # random generators
+    "rt_torch_generator_create": (GENERATOR, (c_int32,), NULL),
+    "rt_torch_torchgenerator_manual_seed": (c_bool, (GENERATOR, c_uint64), FALSE),
+    "rt_torch_torchgenerator_initial_seed": (c_bool, (GENERATOR, POINTER(c_uint64)), FALSE),
+    "rt_torch_torchgenerator_seed": (c_bool, (GENERATOR, POINTER(c_uint64)), FALSE),
+    "rt_torch_torchgenerator_device": (c_int32, (GENERATOR,), MINUS_2),
+    "rt_torch_torchgenerator_free": (None, (GENERATOR,), VOID),
+    "rt_torch_torchgenerator_finalize": (None, (GENERATOR,), NEVER),
+    # every operator: ids, schemas, and the generic call (args and out are Value arrays)
+    "rt_torch_op_count": (c_int64, (), MINUS_1),
+    "rt_torch_op_find": (c_int64, (c_char_p, c_char_p), MINUS_1),
+    "rt_torch_op_schema": (c_char_p, (c_int64,), NULL),
+    "rt_torch_op_call": (c_int64, (c_int64, c_void_p, c_int64, c_void_p, c_int64), MINUS_1),
     # memory
     "rt_torch_torchtensor_free": (None, (TENSOR,), VOID),
     # for finalizers: like _free, but it leaves the error slot alone and reports nothing
@@ -221,32 +258,79 @@ class _Checked:
 
     def raise_last_error(self, function_name: str = "a simple_torch call") -> None:
         """Raises the calling thread's last error, as the exception class of its kind."""
-        message, kind = self._last_error(), self._last_error_kind()
-        text = message.decode("utf-8", "replace") if message else f"{function_name} failed"
-        raise BY_KIND.get(kind, SimpleTorchError)(text)
+        raise self.last_exception(function_name)
 
-    def _raise(self, function) -> None:
-        self.raise_last_error(function.__name__)
+    def last_exception(self, function_name: str = "a simple_torch call") -> SimpleTorchError:
+        """The calling thread's last error as an exception of its kind, its message naming the
+        Python operation rather than the C function (see :func:`python_message`)."""
+        message, kind = self._last_error(), self._last_error_kind()
+        text = python_message(message.decode("utf-8", "replace")) if message else f"{function_name} failed"
+        return BY_KIND.get(kind, SimpleTorchError)(text)
 
     def _checker(self, failure: str):
-        last_error, raise_ = self._last_error, self._raise
+        # Each check raises itself, so that a traceback shows one frame of this module.
+        last_error, exception = self._last_error, self.last_exception
         if failure is NULL:
             def check(result, function, arguments):
                 if result is None:
-                    raise_(function)
+                    raise exception(function.__name__)
                 return result
         elif failure in (MINUS_1, MINUS_2):
             sentinel = -1 if failure is MINUS_1 else -2
             def check(result, function, arguments):
                 if result == sentinel:
-                    raise_(function)
+                    raise exception(function.__name__)
                 return result
         else:  # FALSE, VOID and MAYBE_NULL: the sentinel is also a valid result; the message decides
             def check(result, function, arguments):
                 if not result and last_error() is not None:
-                    raise_(function)
+                    raise exception(function.__name__)
                 return result
         return check
+
+
+# The Python spelling of exports whose name does not say it (see python_message).
+_PYTHON_NAMES = {
+    "rt_torch_torchtensor_to_device": "Tensor.to",
+    "rt_torch_torchtensor_to_dtype": "Tensor.to",
+    "rt_torch_torchtensor_copy_from": "Tensor.copy_",
+    "rt_torch_torchtensor_copy_to": "Tensor.numpy",
+    "rt_torch_torchtensor_to_dlpack": "Tensor.__dlpack__",
+    "rt_torch_tensor_from_data": "from_list",
+    "rt_torch_tensor_from_dlpack": "from_dlpack",
+    "rt_torch_stream_create": "Stream",
+    "rt_torch_stream_current": "Stream.current",
+    "rt_torch_event_create": "Event",
+    "rt_torch_generator_create": "Generator",
+    "rt_torch_op_call": "",
+    "rt_torch_op_find": "st.ops",
+}
+_PREFIXES = (("rt_torch_torchtensor_", "Tensor."), ("rt_torch_torchstream_", "Stream."), ("rt_torch_torchevent_", "Event."),
+             ("rt_torch_torchgenerator_", "Generator."),
+             ("rt_torch_tensor_", "tensor_"), ("rt_torch_cuda_", "cuda."), ("rt_torch_", ""))
+_C_NAME = re.compile(r"^(rt_torch_\w+): ")
+
+
+def python_message(text: str) -> str:
+    """A library message as a Python user reads it: the C function it starts with becomes the
+    Python operation (``rt_torch_torchtensor_matmul: ...`` -> ``Tensor.matmul: ...``,
+    ``rt_torch_tensor_randn_opts: ...`` -> ``tensor_randn: ...``); the generic operator entry's
+    messages already start with the operator, ``aten::mm(...)``.
+
+    Example:
+        >>> python_message("rt_torch_torchtensor_relu: the tensor handle is NULL")
+        'Tensor.relu: the tensor handle is NULL'
+    """
+    match = _C_NAME.match(text)
+    if match is None:
+        return text
+    name = match.group(1)
+    python = _PYTHON_NAMES.get(name)
+    if python is None:
+        prefix, replacement = next((p, r) for p, r in _PREFIXES if name.startswith(p))
+        python = replacement + name.removeprefix(prefix).removesuffix("_opts")
+    rest = text[match.end():]
+    return f"{python}: {rest}" if python else rest
 
 
 class _Unavailable:

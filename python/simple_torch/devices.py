@@ -56,6 +56,16 @@ class Device:
             return NotImplemented
         return (self.kind, self.index) == (other.kind, other.index)
 
+    def __call__(self) -> Device:
+        """The device itself: ``x.device`` is a property as in torch, and the seed API's
+        ``x.device()`` still works.
+
+        Example:
+            >>> st.zeros(1).device() == st.zeros(1).device
+            True
+        """
+        return self
+
     def __hash__(self):
         return hash((self.kind, self.index))
 

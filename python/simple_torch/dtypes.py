@@ -86,6 +86,19 @@ class DType(IntEnum):
         return getattr(torch, self.name)
 
     @classmethod
+    def from_code(cls, code: int) -> DType:
+        """The dtype with the ABI's code ``code`` (c10's ScalarType number).
+
+        Example:
+            >>> DType.from_code(6)
+            <DType.float32: 6>
+        """
+        try:
+            return cls(code)
+        except ValueError:
+            raise ValueError(f"unknown dtype code {code}; simple_torch knows {[d.value for d in cls]}") from None
+
+    @classmethod
     def from_any(cls, value) -> DType:
         """The dtype that ``value`` names: a DType, a name or short name ("float32", "f32",
         "double", ...), a NumPy dtype or type, or a ``torch.dtype``.
@@ -101,11 +114,11 @@ class DType(IntEnum):
             if dtype is None:
                 raise ValueError(f"unknown dtype {value!r}; accepted: {', '.join(sorted(_NAMES))}")
             return dtype
-        if type(value) is int:
-            try:
-                return cls(value)
-            except ValueError:
-                raise ValueError(f"unknown dtype code {value}; accepted: {[d.value for d in cls]}") from None
+        if isinstance(value, int):  # bool included
+            raise TypeError(
+                f"a dtype must be a DType, a name such as 'float32', or a NumPy or torch dtype, not the "
+                f"integer {value!r} (DType.from_code reads the ABI's codes)"
+            )
         if isinstance(value, type) and value in _PYTHON_TYPES:
             return _PYTHON_TYPES[value]
         if type(value).__module__ == "torch" and type(value).__name__ == "dtype":  # without importing torch
@@ -133,3 +146,73 @@ _NAMES = {dtype.name: dtype for dtype in DType} | {
     "f32": DType.float32, "float": DType.float32, "f64": DType.float64, "double": DType.float64,
     "c64": DType.complex64, "c128": DType.complex128, "bool_": DType.bool,
 }
+
+
+class Layout(IntEnum):
+    """How a tensor stores its elements; each value is c10's Layout number. ``st.strided`` is
+    the usual one.
+
+    Example:
+        >>> Layout.from_any("strided")
+        <Layout.strided: 0>
+    """
+
+    strided = 0
+    sparse_coo = 1
+    sparse_csr = 2
+    _mkldnn = 3
+    sparse_csc = 4
+    sparse_bsr = 5
+    sparse_bsc = 6
+    jagged = 7
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def from_any(cls, value) -> Layout:
+        """A Layout, its name, or a ``torch.layout``.
+
+        Example:
+            >>> Layout.from_any(torch.strided)
+            <Layout.strided: 0>
+        """
+        return _enum_from_any(cls, value, "layout")
+
+
+class MemoryFormat(IntEnum):
+    """The order of a tensor's dimensions in memory; each value is c10's MemoryFormat number.
+
+    Example:
+        >>> MemoryFormat.from_any("channels_last")
+        <MemoryFormat.channels_last: 2>
+    """
+
+    contiguous_format = 0
+    preserve_format = 1
+    channels_last = 2
+    channels_last_3d = 3
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def from_any(cls, value) -> MemoryFormat:
+        """A MemoryFormat, its name, or a ``torch.memory_format``.
+
+        Example:
+            >>> MemoryFormat.from_any(torch.contiguous_format)
+            <MemoryFormat.contiguous_format: 0>
+        """
+        return _enum_from_any(cls, value, "memory format")
+
+
+def _enum_from_any(cls, value, what: str):
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, int):
+        raise TypeError(f"a {what} must be a {cls.__name__} or a name, not the integer {value!r}")
+    name = str(value).removeprefix("torch.") if type(value).__module__ == "torch" else value
+    if isinstance(name, str) and name in cls.__members__:
+        return cls[name]
+    raise ValueError(f"unknown {what} {value!r}; accepted: {', '.join(cls.__members__)}")

@@ -60,6 +60,32 @@ class OutOfMemoryError(SimpleTorchError, MemoryError):
     """
 
 
+class TensorIndexError(SimpleTorchError, IndexError):
+    """An index out of range, as libtorch reports it (torch raises ``IndexError`` there too).
+
+    Example:
+        >>> st.ops.aten.select.int(tensor_zeros([2]), 0, 5)  # raises TensorIndexError
+    """
+
+
+class ArgumentTypeError(SimpleTorchError, TypeError):
+    """Arguments an operator cannot take: a value of the wrong type, a missing or unknown
+    argument, or arguments that fit none of its overloads (torch raises ``TypeError`` there).
+
+    Example:
+        >>> st.ops.aten.add.Tensor(tensor_zeros([2]), "one")  # raises ArgumentTypeError
+    """
+
+
+class UnsupportedError(SimpleTorchError, NotImplementedError):
+    """An operator that libtorch has not implemented for these inputs (for instance this dtype
+    or device), or an argument type that the generic entry cannot pass.
+
+    Example:
+        >>> st.ops.aten.add.Tensor(bool_tensor, bool_tensor, alpha=2.5)  # may raise UnsupportedError
+    """
+
+
 class TorchNotAvailableError(SimpleTorchError):
     """libtorch or ``libsimple_torch.so`` could not be loaded; the message says what to install.
 
@@ -102,4 +128,13 @@ class DeviceFallbackWarning(UserWarning):
 
 
 #: Exception class for each of the library's error kinds (RT_TORCH_ERROR_* in the C header).
-BY_KIND = {1: ArgumentError, 2: DeviceError, 3: HandleError, 4: OutOfMemoryError, 5: SimpleTorchError}
+BY_KIND = {
+    1: ArgumentError,
+    2: DeviceError,
+    3: HandleError,
+    4: OutOfMemoryError,
+    5: SimpleTorchError,
+    6: TensorIndexError,
+    7: ArgumentTypeError,
+    8: UnsupportedError,
+}

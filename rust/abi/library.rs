@@ -65,3 +65,13 @@ pub extern "C" fn rt_torch_last_error_kind() -> i32 {
 pub extern "C" fn rt_torch_clear_error() {
     error::clear()
 }
+
+/// Seeds libtorch's default random generators, on the CPU and every GPU, as `torch.manual_seed`:
+/// the same seed gives the same numbers as PyTorch's.
+#[no_mangle]
+pub extern "C" fn rt_torch_manual_seed(seed: u64) {
+    guard("rt_torch_manual_seed", (), || {
+        tch::manual_seed(seed as i64);
+        Ok(())
+    })
+}

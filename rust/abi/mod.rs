@@ -7,8 +7,10 @@
 pub mod creation;
 pub mod devices;
 pub mod dlpack;
+pub mod generators;
 pub mod library;
 pub mod memory;
 pub mod methods;
+pub mod ops;
 pub mod properties;
 pub mod streams;

@@ -98,6 +98,60 @@ static void release(TorchTensor *t) {
     no_error("free");
 }
 
+/* ---- the generic operator entry: building arguments, calling, reading results ----
+ * Designated initialisers zero every field a tag does not use, as RtTorchValue asks. */
+
+static RtTorchValue tensor_arg(const TorchTensor *t) { return (RtTorchValue){.tag = RT_TORCH_VALUE_TENSOR, .ptr = t}; }
+static RtTorchValue int_arg(int64_t i) { return (RtTorchValue){.tag = RT_TORCH_VALUE_INT, .int_value = i}; }
+static RtTorchValue float_arg(double x) { return (RtTorchValue){.tag = RT_TORCH_VALUE_FLOAT, .real = x}; }
+static RtTorchValue bool_arg(bool b) { return (RtTorchValue){.tag = RT_TORCH_VALUE_BOOL, .int_value = b}; }
+static RtTorchValue str_arg(const char *s) { return (RtTorchValue){.tag = RT_TORCH_VALUE_STR, .ptr = s}; }
+/* SCALAR_TYPE, LAYOUT, MEMORY_FORMAT and DEVICE: a code in int_value. */
+static RtTorchValue code_arg(int32_t tag, int64_t code) { return (RtTorchValue){.tag = tag, .int_value = code}; }
+static RtTorchValue ints_arg(const int64_t *items, int64_t n) {
+    return (RtTorchValue){.tag = RT_TORCH_VALUE_INT_LIST, .ptr = items, .len = n};
+}
+/* TENSOR_LIST or OPTIONAL_TENSOR_LIST: an array of handles. */
+static RtTorchValue tensors_arg(int32_t tag, TorchTensor *const *handles, int64_t n) {
+    return (RtTorchValue){.tag = tag, .ptr = handles, .len = n};
+}
+/* The same value as a keyword argument. */
+static RtTorchValue named(const char *name, RtTorchValue v) {
+    v.name = name;
+    return v;
+}
+
+/* An operator's id, which must exist. */
+static int64_t find_op(const char *name, const char *overload) {
+    int64_t op = rt_torch_op_find(name, overload);
+    if (op < 0) fail("rt_torch_op_find(%s, %s) returned %lld", name, overload ? overload : "NULL", (long long)op);
+    no_error("rt_torch_op_find");
+    return op;
+}
+
+/* Calls `op`, which must succeed and write `expected` results. */
+static void call_op(int64_t op, const RtTorchValue *args, int64_t n_args, RtTorchValue *out, int64_t out_cap,
+                    int64_t expected, const char *what) {
+    int64_t written = rt_torch_op_call(op, args, n_args, out, out_cap);
+    if (written != expected) fail("%s: rt_torch_op_call returned %lld, expected %lld", what, (long long)written, (long long)expected);
+    no_error(what);
+}
+
+/* A result that must be a new tensor, which the caller now owns. */
+static TorchTensor *new_tensor(const RtTorchValue *result, const char *what) {
+    if (result->tag != RT_TORCH_VALUE_TENSOR) fail("%s: the result's tag is %d, not TENSOR", what, (int)result->tag);
+    if (result->from_argument != 0) fail("%s: a new tensor came back with from_argument %d", what, (int)result->from_argument);
+    if (result->ptr == NULL) fail("%s: the result's handle is NULL", what);
+    return (TorchTensor *)result->ptr;
+}
+
+/* The last call failed as expect_error() checks, and also names `more` (a second detail). */
+static void expect_error_with(const char *function, const char *words, const char *more, int kind, const char *what) {
+    const char *error = rt_torch_last_error();
+    if (error != NULL && strstr(error, more) == NULL) fail("%s: the message lacks \"%s\": %s", what, more, error);
+    expect_error(function, words, kind, what);
+}
+
 int main(void) {
     const int64_t live_at_start = rt_torch_live_handles();
     if (live_at_start < 0) fail("rt_torch_live_handles failed");
@@ -376,6 +430,258 @@ int main(void) {
     rt_torch_clear_error();
     if (rt_torch_last_error() != NULL || rt_torch_last_error_kind() != RT_TORCH_ERROR_NONE) fail("clear_error left an error");
     ok("clear_error empties the slot");
+
+    /* ---- every operator, through the generic entry: finding them ---- */
+    const int64_t op_count = rt_torch_op_count();
+    if (op_count < 1000) fail("rt_torch_op_count() is %lld: libtorch registers thousands", (long long)op_count);
+    no_error("op_count");
+    ok("rt_torch_op_count() lists over a thousand operators");
+    const int64_t add_op = find_op("aten::add", "Tensor");
+    if (add_op < 0 || add_op >= op_count || find_op("aten::add", "Tensor") != add_op) fail("aten::add.Tensor has no stable id in range");
+    ok("rt_torch_op_find(\"aten::add\", \"Tensor\") gives the same id in range twice");
+    const char *schema = rt_torch_op_schema(add_op);
+    no_error("op_schema");
+    if (schema == NULL || strcmp(schema, "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor") != 0)
+        fail("the schema of aten::add.Tensor is %s", schema ? schema : "NULL");
+    ok("rt_torch_op_schema gives PyTorch's schema of aten::add.Tensor");
+    const int64_t mm_op = find_op("aten::mm", NULL);
+    if (find_op("aten::mm", "") != mm_op || strncmp(rt_torch_op_schema(mm_op), "aten::mm(Tensor self, Tensor mat2)", 34) != 0)
+        fail("the default overload of aten::mm is not found by both NULL and \"\"");
+    ok("NULL and \"\" both find the default overload (aten::mm)");
+    if (rt_torch_op_schema(0) == NULL || rt_torch_op_schema(op_count - 1) == NULL) fail("the first or last id has no schema");
+    no_error("op_schema of the first and last ids");
+    ok("ids 0 and count - 1 have schemas");
+
+    /* ---- calling: conv2d, checked exactly against hand-computed sums ---- */
+    RtTorchValue out[4];
+    const int64_t d1144[] = {1, 1, 4, 4}, d1133[] = {1, 1, 3, 3}, d1122[] = {1, 1, 2, 2}, d1[] = {1};
+    const int64_t conv2d_op = find_op("aten::conv2d", NULL);
+    TorchTensor *image = made(rt_torch_tensor_ones(d1144, 4), "ones [1, 1, 4, 4]");
+    TorchTensor *kernel = made(rt_torch_tensor_ones(d1133, 4), "ones [1, 1, 3, 3]");
+    {
+        RtTorchValue args[] = {tensor_arg(image), tensor_arg(kernel)};  /* bias, stride, ...: defaults */
+        call_op(conv2d_op, args, 2, out, 4, 1, "conv2d(ones, ones)");
+        r = new_tensor(&out[0], "conv2d(ones, ones)");
+        check_shape(r, d1122, 4, "conv2d of a 4x4 image by a 3x3 kernel, stride 1, no padding, is 2x2");
+        check_floats(r, (const float[]){9, 9, 9, 9}, 4, "each output of ones * ones over 3x3 is 9");
+        release(r);
+    }
+    float counting[16];  /* 1..16, row by row: sums over windows are easy to do by hand */
+    for (int i = 0; i < 16; i++) counting[i] = (float)(i + 1);
+    TorchTensor *counted = made(rt_torch_tensor_from_data(counting, d1144, 4, RT_TORCH_DTYPE_FLOAT32), "from_data 1..16");
+    TorchTensor *bias = made(rt_torch_tensor_from_data((const float[]){0.5f}, d1, 1, RT_TORCH_DTYPE_FLOAT32), "bias [0.5]");
+    {
+        /* Padding 1, stride 2: the windows cover rows/cols {0,1}, {1,2,3} of the image, e.g.
+         * top-left 1+2+5+6 = 14, top-right 2+3+4+6+7+8 = 30, bottom-left 5+6+9+10+13+14 = 57,
+         * bottom-right 6+7+8+10+11+12+14+15+16 = 99; plus the bias 0.5. */
+        const int64_t twice[] = {2, 2}, once[] = {1, 1};
+        RtTorchValue args[] = {tensor_arg(counted), tensor_arg(kernel), tensor_arg(bias),
+                               named("padding", ints_arg(once, 2)), named("stride", ints_arg(twice, 2))};
+        call_op(conv2d_op, args, 5, out, 4, 1, "conv2d with bias, stride and padding");
+        r = new_tensor(&out[0], "conv2d with bias");
+        check_floats(r, (const float[]){14.5f, 30.5f, 57.5f, 99.5f}, 4, "conv2d(1..16, ones, bias 0.5, stride=[2, 2], padding=[1, 1]) by keyword");
+        release(r);
+        /* An int[2] given one int repeats it, as PyTorch does. */
+        args[3] = named("padding", int_arg(1));
+        args[4] = named("stride", int_arg(2));
+        call_op(conv2d_op, args, 5, out, 4, 1, "conv2d with stride=2, padding=1");
+        r = new_tensor(&out[0], "conv2d with ints for int[2]");
+        check_floats(r, (const float[]){14.5f, 30.5f, 57.5f, 99.5f}, 4, "stride=2, padding=1 as single ints mean [2, 2] and [1, 1]");
+        release(r);
+    }
+
+    /* ---- keyword arguments: an int list, a bool and a ScalarType by name ---- */
+    {
+        const int64_t dim1[] = {1}, d21[] = {2, 1};
+        RtTorchValue args[] = {tensor_arg(a), named("keepdim", bool_arg(true)), named("dim", ints_arg(dim1, 1)),
+                               named("dtype", code_arg(RT_TORCH_VALUE_SCALAR_TYPE, RT_TORCH_DTYPE_FLOAT64))};
+        call_op(find_op("aten::sum", "dim_IntList"), args, 4, out, 4, 1, "sum.dim_IntList");
+        r = new_tensor(&out[0], "sum.dim_IntList");
+        double sums[2] = {0, 0};
+        if (rt_torch_torchtensor_dtype(r) != RT_TORCH_DTYPE_FLOAT64 || rt_torch_torchtensor_copy_to(r, sums, sizeof sums) != 16 ||
+            sums[0] != 6 || sums[1] != 15)
+            fail("sum(a, dim=[1], keepdim=True, dtype=float64) is not float64 [[6], [15]]");
+        check_shape(r, d21, 2, "sum(a, keepdim=True, dim=[1], dtype=float64) = float64 [[6], [15]], keywords in any order");
+        release(r);
+    }
+
+    /* ---- a Tensor[] result: split ---- */
+    {
+        RtTorchValue args[] = {tensor_arg(a), int_arg(2), named("dim", int_arg(1))};
+        call_op(find_op("aten::split", "Tensor"), args, 3, out, 4, 1, "split.Tensor");
+        if (out[0].tag != RT_TORCH_VALUE_TENSOR_LIST || out[0].len != 2 || out[0].ptr == NULL || out[0].from_argument != 0)
+            fail("split gave tag %d, len %lld: not a list of 2 new tensors", (int)out[0].tag, (long long)out[0].len);
+        /* The array is the library's until the next rt_torch_op_call; the handles are ours. */
+        TorchTensor *pieces[2];
+        memcpy(pieces, out[0].ptr, sizeof pieces);
+        const int64_t d21[] = {2, 1};
+        check_shape(pieces[0], d22, 2, "split(a, 2, dim=1)[0] has shape [2, 2]");
+        check_floats(pieces[0], (const float[]){1, 2, 4, 5}, 4, "split(a, 2, dim=1)[0] = [[1, 2], [4, 5]]");
+        check_shape(pieces[1], d21, 2, "split(a, 2, dim=1)[1] has shape [2, 1]");
+        check_floats(pieces[1], (const float[]){3, 6}, 2, "split(a, 2, dim=1)[1] = [[3], [6]]");
+        if (pieces[0] == a || pieces[1] == a || pieces[0] == pieces[1]) fail("split reused a handle");
+        release(pieces[0]);
+        release(pieces[1]);
+    }
+
+    /* ---- in place and out=: the caller's own handle comes back, from_argument 1 ---- */
+    {
+        TorchTensor *x = made(rt_torch_torchtensor_clone(a), "clone of a");
+        RtTorchValue args[] = {tensor_arg(x), tensor_arg(two), named("alpha", float_arg(0.5))};
+        call_op(find_op("aten::add_", "Tensor"), args, 3, out, 4, 1, "add_.Tensor");
+        if (out[0].tag != RT_TORCH_VALUE_TENSOR || out[0].from_argument != 1 || out[0].ptr != x)
+            fail("add_ returned tag %d, from_argument %d, %p, not x = %p", (int)out[0].tag, (int)out[0].from_argument, out[0].ptr, (void *)x);
+        check_floats(x, (const float[]){2, 3, 4, 5, 6, 7}, 6, "add_(x, 2, alpha=0.5) returns x itself (from_argument 1), now a + 1");
+        RtTorchValue out_args[] = {tensor_arg(a), tensor_arg(ones), named("out", tensor_arg(x))};
+        call_op(find_op("aten::add", "out"), out_args, 3, out, 4, 1, "add.out");
+        if (out[0].from_argument != 1 || out[0].ptr != x) fail("add.out did not return its out= handle");
+        check_floats(x, (const float[]){2, 3, 4, 5, 6, 7}, 6, "add(a, 1, out=x) writes x and returns it (from_argument 1)");
+        release(x);
+    }
+
+    /* ---- a Scalar argument, and its default ---- */
+    {
+        RtTorchValue args[] = {tensor_arg(a), tensor_arg(two), named("alpha", float_arg(-1.5))};
+        call_op(add_op, args, 3, out, 4, 1, "add.Tensor alpha -1.5");
+        r = new_tensor(&out[0], "add.Tensor alpha -1.5");
+        check_floats(r, (const float[]){-2, -1, 0, 1, 2, 3}, 6, "add(a, 2, alpha=-1.5) = a - 3 (a float Scalar by keyword)");
+        release(r);
+        call_op(add_op, args, 2, out, 4, 1, "add.Tensor without alpha");
+        r = new_tensor(&out[0], "add.Tensor without alpha");
+        check_floats(r, (const float[]){3, 4, 5, 6, 7, 8}, 6, "add(a, 2) = a + 2: alpha takes its default, 1");
+        release(r);
+    }
+
+    /* ---- Tensor?[]: NULL is None, as in a[:, [2, 0]] ---- */
+    TorchTensor *columns = made(rt_torch_tensor_from_data((const int64_t[]){2, 0}, (const int64_t[]){2}, 1, RT_TORCH_DTYPE_INT64), "index [2, 0]");
+    const int64_t index_op = find_op("aten::index", "Tensor");
+    {
+        TorchTensor *indices[] = {NULL, columns};
+        RtTorchValue args[] = {tensor_arg(a), tensors_arg(RT_TORCH_VALUE_OPTIONAL_TENSOR_LIST, indices, 2)};
+        call_op(index_op, args, 2, out, 4, 1, "index.Tensor");
+        r = new_tensor(&out[0], "index.Tensor");
+        check_floats(r, (const float[]){3, 1, 6, 4}, 4, "index(a, [None, [2, 0]]) = a[:, [2, 0]]: NULL is None in a Tensor? list");
+        release(r);
+    }
+
+    /* ---- the generic entry's errors: message and kind ---- */
+    if (rt_torch_op_find("aten::ad", NULL) != -1) fail("aten::ad was found");
+    expect_error_with("rt_torch_op_find", "no operator aten::ad; the closest names are:", "aten::add ", RT_TORCH_ERROR_ARGUMENT, "find an unknown operator");
+    if (rt_torch_op_find("aten::add", "Tensr") != -1) fail("aten::add.Tensr was found");
+    expect_error_with("rt_torch_op_find", "no operator aten::add.Tensr; its overloads are:", " Tensor", RT_TORCH_ERROR_ARGUMENT, "find an unknown overload");
+    if (rt_torch_op_find(NULL, "Tensor") != -1) fail("a NULL name was found");
+    expect_error("rt_torch_op_find", "the operator name is NULL", RT_TORCH_ERROR_ARGUMENT, "find(NULL)");
+    if (rt_torch_op_schema(op_count) != NULL) fail("schema(count) is not NULL");
+    expect_error("rt_torch_op_schema", "is not an operator id", RT_TORCH_ERROR_ARGUMENT, "schema of id count");
+    if (rt_torch_op_schema(-1) != NULL) fail("schema(-1) is not NULL");
+    expect_error("rt_torch_op_schema", "-1 is not an operator id", RT_TORCH_ERROR_ARGUMENT, "schema of id -1");
+    if (rt_torch_op_call(-1, NULL, 0, out, 4) != -1) fail("op -1 was called");
+    expect_error("rt_torch_op_call", "-1 is not an operator id", RT_TORCH_ERROR_ARGUMENT, "call op -1");
+    if (rt_torch_op_call(op_count, NULL, 0, out, 4) != -1) fail("op count was called");
+    expect_error("rt_torch_op_call", "is not an operator id", RT_TORCH_ERROR_ARGUMENT, "call op count");
+
+    RtTorchValue args[6];
+    args[0] = tensor_arg(a);
+    args[1] = int_arg(3);
+    if (rt_torch_op_call(mm_op, args, 2, out, 4) != -1) fail("mm(a, 3) did not fail");
+    expect_error("rt_torch_op_call", "aten::mm: argument 'mat2' must be Tensor, not an int", RT_TORCH_ERROR_TYPE, "a wrong tag: an int for a Tensor");
+    args[1] = tensor_arg(b);
+    if (rt_torch_op_call(mm_op, args, 1, out, 4) != -1) fail("mm(a) did not fail");
+    expect_error("rt_torch_op_call", "aten::mm is missing argument 'mat2'", RT_TORCH_ERROR_TYPE, "a missing argument");
+    args[2] = named("beta", int_arg(1));
+    if (rt_torch_op_call(mm_op, args, 3, out, 4) != -1) fail("mm(a, b, beta=1) did not fail");
+    expect_error("rt_torch_op_call", "aten::mm has no argument named 'beta'", RT_TORCH_ERROR_TYPE, "an unknown keyword");
+    args[2] = tensor_arg(a);
+    if (rt_torch_op_call(mm_op, args, 3, out, 4) != -1) fail("mm(a, b, a) did not fail");
+    expect_error("rt_torch_op_call", "aten::mm takes 2 positional arguments but 3 were given", RT_TORCH_ERROR_TYPE, "too many positional arguments");
+    args[2] = named("mat2", tensor_arg(b));
+    if (rt_torch_op_call(mm_op, args, 3, out, 4) != -1) fail("mm(a, b, mat2=b) did not fail");
+    expect_error("rt_torch_op_call", "aten::mm got two values for argument 'mat2'", RT_TORCH_ERROR_TYPE, "an argument given twice");
+    args[0] = named("self", tensor_arg(a));
+    if (rt_torch_op_call(mm_op, args, 2, out, 4) != -1) fail("mm(self=a, b) did not fail");
+    expect_error("rt_torch_op_call", "positional argument 1 follows a keyword argument", RT_TORCH_ERROR_TYPE, "a positional argument after a keyword");
+    args[0] = tensor_arg(a);
+    if (rt_torch_op_call(mm_op, NULL, 2, out, 4) != -1) fail("args NULL did not fail");
+    expect_error("rt_torch_op_call", "args is NULL but n_args is 2", RT_TORCH_ERROR_ARGUMENT, "NULL args with n_args 2");
+    if (rt_torch_op_call(mm_op, args, -1, out, 4) != -1) fail("n_args -1 did not fail");
+    expect_error("rt_torch_op_call", "n_args is -1", RT_TORCH_ERROR_ARGUMENT, "n_args -1");
+    if (rt_torch_op_call(mm_op, args, 2, NULL, 1) != -1) fail("out NULL did not fail");
+    expect_error("rt_torch_op_call", "out is NULL with out_cap 1", RT_TORCH_ERROR_ARGUMENT, "out NULL with out_cap 1");
+    args[1] = int_arg(1);
+    if (rt_torch_op_call(find_op("aten::max", "dim"), args, 2, out, 1) != -1) fail("max.dim into 1 value did not fail");
+    expect_error("rt_torch_op_call", "aten::max.dim returns 2 values but out has room for 1", RT_TORCH_ERROR_ARGUMENT, "out_cap too small");
+    args[1] = named("dtype", code_arg(RT_TORCH_VALUE_SCALAR_TYPE, 100));
+    if (rt_torch_op_call(find_op("aten::sum", NULL), args, 2, out, 4) != -1) fail("dtype 100 did not fail");
+    expect_error("rt_torch_op_call", "unknown dtype code 100", RT_TORCH_ERROR_TYPE, "sum(a, dtype 100)");
+    args[1] = tensor_arg(two);
+    args[2] = named("rounding_mode", str_arg(NULL));
+    if (rt_torch_op_call(find_op("aten::div", "Tensor_mode"), args, 3, out, 4) != -1) fail("a NULL string did not fail");
+    expect_error("rt_torch_op_call", "argument 'rounding_mode': the string is NULL", RT_TORCH_ERROR_ARGUMENT, "a NULL str");
+    args[1] = named("generator", int_arg(1));
+    if (rt_torch_op_call(find_op("aten::bernoulli", NULL), args, 2, out, 4) != -1) fail("an int Generator did not fail");
+    expect_error("rt_torch_op_call", "argument 'generator' must be Optional[Generator], not an int", RT_TORCH_ERROR_TYPE,
+                 "an int for a Generator");
+
+    /* A generator of our own: the same seed gives the same numbers, and it is a checked handle. */
+    TorchGenerator *generator = rt_torch_generator_create(RT_TORCH_DEVICE_CPU);
+    if (generator == NULL) fail("generator_create failed");
+    no_error("generator_create");
+    const int64_t three[] = {3};
+    RtTorchValue draw[2] = {ints_arg(three, 1), named("generator", (RtTorchValue){.tag = RT_TORCH_VALUE_GENERATOR, .ptr = generator})};
+    float first[3], second[3];
+    for (int round = 0; round < 2; round++) {
+        if (!rt_torch_torchgenerator_manual_seed(generator, 7)) fail("manual_seed failed");
+        if (rt_torch_op_call(find_op("aten::randn", "generator"), draw, 2, out, 4) != 1) fail("randn(generator=) failed");
+        TorchTensor *sample = (TorchTensor *)out[0].ptr;
+        if (rt_torch_torchtensor_copy_to(sample, round ? second : first, sizeof first) != sizeof first) fail("copy_to failed");
+        release(sample);
+    }
+    if (memcmp(first, second, sizeof first) != 0) fail("the same seed gave other numbers");
+    uint64_t seed = 0;
+    if (!rt_torch_torchgenerator_initial_seed(generator, &seed) || seed != 7) fail("initial_seed is not 7");
+    ok("a generator seeded twice with 7 gives the same randn([3]) through aten::randn.generator");
+    rt_torch_torchgenerator_free(generator);
+    no_error("generator free");
+    if (rt_torch_torchgenerator_manual_seed(generator, 1)) fail("a freed generator was seeded");
+    expect_error("rt_torch_torchgenerator_manual_seed", "was already freed", RT_TORCH_ERROR_HANDLE, "a freed generator");
+
+    const int64_t cat_op = find_op("aten::cat", NULL);
+    TorchTensor *with_freed[] = {a, gone}, *with_made_up[] = {a, made_up}, *with_null[] = {a, NULL};
+    args[0] = tensors_arg(RT_TORCH_VALUE_TENSOR_LIST, with_freed, 2);
+    if (rt_torch_op_call(cat_op, args, 1, out, 4) != -1) fail("cat([a, freed]) did not fail");
+    expect_error_with("rt_torch_op_call", "argument 0, element 1: ", freed_words, RT_TORCH_ERROR_HANDLE, "a freed handle in a Tensor list");
+    args[0] = named("tensors", tensors_arg(RT_TORCH_VALUE_TENSOR_LIST, with_made_up, 2));
+    if (rt_torch_op_call(cat_op, args, 1, out, 4) != -1) fail("cat([a, 0xdeadbeef]) did not fail");
+    expect_error("rt_torch_op_call", "argument 'tensors', element 1: 0xdeadbeef is not a tensor handle", RT_TORCH_ERROR_HANDLE, "a made-up handle in a Tensor list");
+    args[0] = tensors_arg(RT_TORCH_VALUE_TENSOR_LIST, with_null, 2);
+    if (rt_torch_op_call(cat_op, args, 1, out, 4) != -1) fail("cat([a, NULL]) did not fail");
+    expect_error("rt_torch_op_call", "element 1: the tensor handle is NULL", RT_TORCH_ERROR_HANDLE, "NULL in a Tensor list");
+    args[0] = tensor_arg(a);
+    args[1] = tensors_arg(RT_TORCH_VALUE_TENSOR_LIST, (TorchTensor *const[]){NULL, columns}, 2);
+    if (rt_torch_op_call(index_op, args, 2, out, 4) != -1) fail("NULL in a TENSOR_LIST for Tensor?[] did not fail");
+    expect_error("rt_torch_op_call", "element 0: the tensor handle is NULL", RT_TORCH_ERROR_HANDLE, "NULL in a TENSOR_LIST (None needs OPTIONAL_TENSOR_LIST)");
+    args[1] = tensors_arg(RT_TORCH_VALUE_OPTIONAL_TENSOR_LIST, (TorchTensor *const[]){NULL, gone}, 2);
+    if (rt_torch_op_call(index_op, args, 2, out, 4) != -1) fail("a freed handle in a Tensor? list did not fail");
+    expect_error("rt_torch_op_call", "was already freed", RT_TORCH_ERROR_HANDLE, "a freed handle in a Tensor? list");
+
+    args[1] = tensor_arg(z45);
+    if (rt_torch_op_call(mm_op, args, 2, out, 4) != -1) fail("mm [2, 3] x [4, 5] did not fail");
+    expect_error_with("rt_torch_op_call", "aten::mm(float32[2, 3] on cpu, float32[4, 5] on cpu): ", "(2x3 and 4x5)", RT_TORCH_ERROR_ARGUMENT,
+                      "libtorch's error names the call and the shapes");
+    args[1] = int_arg(0);
+    args[2] = int_arg(5);
+    if (rt_torch_op_call(find_op("aten::select", "int"), args, 3, out, 4) != -1) fail("select index 5 of 2 did not fail");
+    expect_error("rt_torch_op_call", "index 5 out of range", RT_TORCH_ERROR_INDEX, "select(a, 0, 5): libtorch's IndexError");
+    args[0] = ints_arg(huge, 1);
+    if (rt_torch_op_call(find_op("aten::zeros", NULL), args, 1, out, 4) != -1) fail("zeros [2**40] did not fail");
+    expect_error("rt_torch_op_call", "can't allocate memory", RT_TORCH_ERROR_OUT_OF_MEMORY, "aten::zeros [2**40] (4 TiB)");
+    check_floats(a, a_data, 6, "no failed call changed a");
+
+    release(image);
+    release(kernel);
+    release(counted);
+    release(bias);
+    release(columns);
 
     /* ---- everything freed ---- */
     rt_torch_torchstream_free(stream);

@@ -12,6 +12,93 @@
 #include <stdlib.h>
 
 /**
+ * No value: an optional argument left out, or an undefined tensor returned.
+ */
+#define RT_TORCH_VALUE_NONE 0
+
+/**
+ * `int_value` is 0 or 1. Also fits a `Scalar` argument.
+ */
+#define RT_TORCH_VALUE_BOOL 1
+
+/**
+ * `int_value`. Fits `int`, `SymInt` and `Scalar`, and `float`/`complex` by conversion; an
+ * `int[N]` argument repeats it N times, as PyTorch does.
+ */
+#define RT_TORCH_VALUE_INT 2
+
+/**
+ * `real`. Fits `float`, `Scalar`, and `complex` by conversion.
+ */
+#define RT_TORCH_VALUE_FLOAT 3
+
+/**
+ * `real` + `imag` i. Fits `complex` and `Scalar`.
+ */
+#define RT_TORCH_VALUE_COMPLEX 4
+
+/**
+ * `ptr` is a NUL-terminated UTF-8 string.
+ */
+#define RT_TORCH_VALUE_STR 5
+
+/**
+ * `ptr` is a `TorchTensor*` handle. In results, `from_argument` says whether it is new.
+ */
+#define RT_TORCH_VALUE_TENSOR 6
+
+/**
+ * `ptr` points to `len` `int64_t`. Fits `int[]`, `SymInt[]` and `Scalar[]`.
+ */
+#define RT_TORCH_VALUE_INT_LIST 7
+
+/**
+ * `ptr` points to `len` `double`. Fits `float[]` and `Scalar[]`.
+ */
+#define RT_TORCH_VALUE_FLOAT_LIST 8
+
+/**
+ * `ptr` points to `len` `bool` (one byte each).
+ */
+#define RT_TORCH_VALUE_BOOL_LIST 9
+
+/**
+ * `ptr` points to `len` `TorchTensor*` handles, none NULL.
+ */
+#define RT_TORCH_VALUE_TENSOR_LIST 10
+
+/**
+ * `ptr` points to `len` `TorchTensor*` handles, NULL for None (`Tensor?[]`, as in indexing).
+ */
+#define RT_TORCH_VALUE_OPTIONAL_TENSOR_LIST 11
+
+/**
+ * `int_value` is a dtype code (c10's ScalarType number, as `RT_TORCH_DTYPE_*`).
+ */
+#define RT_TORCH_VALUE_SCALAR_TYPE 12
+
+/**
+ * `int_value` is c10's Layout number: 0 strided, 1 sparse, 2 sparse_csr, ...
+ */
+#define RT_TORCH_VALUE_LAYOUT 13
+
+/**
+ * `int_value` is c10's MemoryFormat number: 0 contiguous, 1 preserve, 2 channels_last,
+ * 3 channels_last_3d.
+ */
+#define RT_TORCH_VALUE_MEMORY_FORMAT 14
+
+/**
+ * `int_value` is a device code: -1 the CPU, N `cuda:N`.
+ */
+#define RT_TORCH_VALUE_DEVICE 15
+
+/**
+ * `ptr` is a `TorchGenerator*` handle (`rt_torch_generator_create`).
+ */
+#define RT_TORCH_VALUE_GENERATOR 16
+
+/**
  * Device code of the CPU; `N >= 0` is `cuda:N`.
  */
 #define RT_TORCH_DEVICE_CPU -1
@@ -108,9 +195,32 @@
 #define RT_TORCH_ERROR_INTERNAL 5
 
 /**
+ * An index out of range (libtorch's `c10::IndexError`; Python's `IndexError`).
+ */
+#define RT_TORCH_ERROR_INDEX 6
+
+/**
+ * A value of the wrong type for an operator's argument, a missing or unknown argument
+ * (libtorch's `c10::TypeError`; Python's `TypeError`).
+ */
+#define RT_TORCH_ERROR_TYPE 7
+
+/**
+ * An operator or argument type that is not implemented for these inputs (libtorch's
+ * `c10::NotImplementedError`; Python's `NotImplementedError`).
+ */
+#define RT_TORCH_ERROR_NOT_IMPLEMENTED 8
+
+/**
  * Opaque event handle of the C ABI (`TorchEvent*`); a registry key, never dereferenced.
  */
 typedef struct TorchEvent TorchEvent;
+
+/**
+ * Opaque random generator handle of the C ABI (`TorchGenerator*`); a registry key, never
+ * dereferenced.
+ */
+typedef struct TorchGenerator TorchGenerator;
 
 /**
  * Opaque stream handle of the C ABI (`TorchStream*`); a registry key, never dereferenced.
@@ -121,6 +231,48 @@ typedef struct TorchStream TorchStream;
  * Opaque tensor handle of the C ABI (`TorchTensor*`); a registry key, never dereferenced.
  */
 typedef struct TorchTensor TorchTensor;
+
+/**
+ * One argument or result of [`rt_torch_op_call`]: a tag (`RT_TORCH_VALUE_*`) and the fields
+ * that tag uses; the others are ignored. Zero-initialise and set what the tag needs.
+ */
+typedef struct {
+  /**
+   * What this value is: `RT_TORCH_VALUE_*`.
+   */
+  int32_t tag;
+  /**
+   * Results only: 1 when a tensor result is the handle of one of the call's own tensor
+   * arguments (in-place and `out=` operators return their operand), which the caller already
+   * owns; 0 for a new handle that the caller now owns and frees.
+   */
+  int32_t from_argument;
+  /**
+   * Arguments only: NULL for a positional argument, else the schema's name of the argument
+   * (a keyword argument). Keywords come after every positional argument.
+   */
+  const char *name;
+  /**
+   * BOOL, INT, SCALAR_TYPE, LAYOUT, MEMORY_FORMAT, DEVICE.
+   */
+  int64_t int_value;
+  /**
+   * FLOAT, COMPLEX (its real part).
+   */
+  double real;
+  /**
+   * COMPLEX (its imaginary part).
+   */
+  double imag;
+  /**
+   * TENSOR and GENERATOR (a handle), STR, and the lists' elements.
+   */
+  const void *ptr;
+  /**
+   * The lists' number of elements.
+   */
+  int64_t len;
+} RtTorchValue;
 
 #ifdef __cplusplus
 extern "C" {
@@ -287,6 +439,50 @@ int64_t rt_torch_dlpack_live_exports(void);
 void rt_torch_dlpack_capsule_destructor(void *capsule);
 
 /**
+ * A new random generator on the device with code `device` (-1 the CPU, N `cuda:N`), seeded with
+ * libtorch's default seed. NULL on error (e.g. a GPU this machine lacks).
+ */
+TorchGenerator *rt_torch_generator_create(int32_t device);
+
+/**
+ * Sets the generator's seed (its state starts again from it). False on error.
+ */
+bool rt_torch_torchgenerator_manual_seed(const TorchGenerator *g, uint64_t seed);
+
+/**
+ * Writes the seed the generator was last seeded with to `*out`. False on error.
+ *
+ * # Safety
+ * `out` must be NULL (an error) or point to a writable `uint64_t`.
+ */
+bool rt_torch_torchgenerator_initial_seed(const TorchGenerator *g, uint64_t *out);
+
+/**
+ * Seeds the generator from a non-deterministic source and writes that seed to `*out`. False on
+ * error.
+ *
+ * # Safety
+ * `out` must be NULL (an error) or point to a writable `uint64_t`.
+ */
+bool rt_torch_torchgenerator_seed(const TorchGenerator *g, uint64_t *out);
+
+/**
+ * The generator's device code (-1 the CPU, N `cuda:N`); -2 on error.
+ */
+int32_t rt_torch_torchgenerator_device(const TorchGenerator *g);
+
+/**
+ * Releases a generator handle. NULL is a no-op; a freed or unknown handle records an error.
+ */
+void rt_torch_torchgenerator_free(TorchGenerator *g);
+
+/**
+ * Releases a generator handle as `_free` does, leaving the error slot alone and ignoring bad
+ * handles: for finalizers.
+ */
+void rt_torch_torchgenerator_finalize(TorchGenerator *g);
+
+/**
  * True when libtorch is loaded and can run an operation.
  */
 bool rt_torch_available(void);
@@ -327,6 +523,12 @@ int32_t rt_torch_last_error_kind(void);
  * Clears the calling thread's error message.
  */
 void rt_torch_clear_error(void);
+
+/**
+ * Seeds libtorch's default random generators, on the CPU and every GPU, as `torch.manual_seed`:
+ * the same seed gives the same numbers as PyTorch's.
+ */
+void rt_torch_manual_seed(uint64_t seed);
 
 /**
  * Releases a tensor handle. NULL is a no-op; a freed or unknown handle records an error and
@@ -454,6 +656,55 @@ TorchTensor *rt_torch_torchtensor_reshape(const TorchTensor *h, const int64_t *d
  * end); it shares the memory and is not contiguous in general. NULL on error.
  */
 TorchTensor *rt_torch_torchtensor_transpose(const TorchTensor *h, int64_t dim0, int64_t dim1);
+
+/**
+ * Number of operators known now; ids `0..count` are valid (more appear if libraries register
+ * operators later and are found by name). -1 on error.
+ */
+int64_t rt_torch_op_count(void);
+
+/**
+ * The id of operator `name` (e.g. "aten::add") with overload `overload` ("" or NULL for the
+ * default overload, e.g. "Tensor"), stable for the life of the process. -1 if there is none,
+ * with an error that names the closest operators.
+ *
+ * # Safety
+ * `name` must be NULL or a NUL-terminated string; so must `overload`.
+ */
+int64_t rt_torch_op_find(const char *name, const char *overload);
+
+/**
+ * The schema of operator `op` in PyTorch's syntax (`c10::toString`), e.g.
+ * "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor": a static string,
+ * valid for the life of the process. NULL on error (an unknown id).
+ */
+const char *rt_torch_op_schema(int64_t op);
+
+/**
+ * Calls operator `op` with `n_args` arguments: positional ones first, then keyword ones
+ * (`name` set); omitted arguments take the schema's defaults. Writes the operator's results,
+ * one value per schema return, into `out` (which must hold them all: `out_cap`) and returns how
+ * many it wrote; -1 on error, with nothing written and no handle created.
+ *
+ * Each tag is checked against the schema's type of its argument, and every handle, lists'
+ * included, against the registry. Tensor results are new handles owned by the caller, except
+ * that one which is an argument's own tensor (in-place and `out=` forms) comes back as that
+ * argument's handle with `from_argument` = 1. A `Tensor[]` result is a TENSOR_LIST whose
+ * `ptr` array belongs to the library and stays valid until the thread's next
+ * `rt_torch_op_call`; the handles in it are all new and the caller's to free (an argument
+ * returned inside a list gets a new handle to the same tensor); an `int[]` result likewise. A
+ * STR result is valid for as long. Autograd records the call as libtorch does (grad mode is per
+ * thread).
+ *
+ * # Safety
+ * `args` must point to `n_args` values (or be NULL when `n_args` is 0) whose pointers hold
+ * what their tags say, and `out` to `out_cap` writable values.
+ */
+int64_t rt_torch_op_call(int64_t op,
+                         const RtTorchValue *args,
+                         int64_t n_args,
+                         RtTorchValue *out,
+                         int64_t out_cap);
 
 /**
  * Number of dimensions, -1 on error.

@@ -5,17 +5,20 @@ from __future__ import annotations
 import numbers
 import operator
 import struct
+from typing import TYPE_CHECKING
 
-from . import _dlpack
+from . import _dlpack, _surface, ops
 from ._native import int64_array, lib
 from .config import default_device_code, dl, resolve_device
 from .devices import Device
 from .dtypes import DType
-from .errors import FreedTensorError
+from .errors import ArgumentError, FreedTensorError
+from .size import CallableInt, Flag, Size
 from .streams import Stream
 
-#: ``repr`` shows the values of tensors with at most this many elements.
-REPR_MAX_VALUES = 64
+#: ``repr`` shows every value of tensors with at most this many elements, and a summary (the
+#: first and last three along each dimension) of larger ones, as torch does.
+REPR_MAX_VALUES = 1000
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -61,6 +64,11 @@ def _dims_arg(dims):
     return struct.pack(f"={len(dims)}q", *dims), len(dims)
 
 
+def _sizes(dims: tuple):
+    """The sizes of a factory's ``*dims``: one sequence (``[2, 3]``) or separate ints (``2, 3``)."""
+    return dims[0] if len(dims) == 1 and not isinstance(dims[0], numbers.Integral) else dims
+
+
 def _owned(handle, *operands) -> TorchTensorWrapper:
     """A wrapper owning ``handle``, just returned by a call into the library. After an
     unchecked call a NULL handle raises that call's error (FreedTensorError if one of
@@ -71,7 +79,7 @@ def _owned(handle, *operands) -> TorchTensorWrapper:
         return tensor
     for operand in operands:
         operand._live()
-    lib.raise_last_error()
+    raise lib.last_exception()
 
 
 def _dtype_code(dtype) -> int:
@@ -126,7 +134,13 @@ def _capsule_of(producer):
         return producer.__dlpack__(**stream)
 
 
-class TorchTensorWrapper:
+if TYPE_CHECKING:  # the methods made from schemas at run time, as generated stubs (_stubs.py)
+    from ._generated import TensorMethods as _GeneratedMethods
+else:
+    _GeneratedMethods = object
+
+
+class TorchTensorWrapper(_GeneratedMethods):
     """A libtorch tensor held through a handle of the simple_torch C ABI.
 
     A wrapper that owns its handle frees it exactly once: on :meth:`free`, on leaving a
@@ -168,29 +182,31 @@ class TorchTensorWrapper:
     # -- creation ---------------------------------------------------------------------------
 
     @staticmethod
-    def tensor_zeros(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
-        """A tensor of zeros of ``dtype`` on ``device`` (defaults: ``dl.default_dtype`` and
-        ``dl.default_device``, float32 on the CPU unless configured). ``policy`` ("error" or
-        "cpu") says what to do if the device is a GPU this machine lacks (see ``resolve_device``).
+    def tensor_zeros(*dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
+        """A tensor of zeros of shape ``dims`` (a sequence, or the sizes as separate ints), of
+        ``dtype`` on ``device`` (defaults: ``dl.default_dtype`` and ``dl.default_device``,
+        float32 on the CPU unless configured). ``policy`` ("error" or "cpu") says what to do if
+        the device is a GPU this machine lacks (see ``resolve_device``). ``dtype`` and ``device``
+        are keyword-only: a bare integer is always a size.
 
         Example:
             >>> TorchTensorWrapper.tensor_zeros([2, 3], dtype="float64").shape()
             [2, 3]
         """
-        return _owned(_zeros(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy)))
+        return _owned(_zeros(*_dims_arg(_sizes(dims)), _dtype_code(dtype), _device_code(device, policy)))
 
     @staticmethod
-    def tensor_ones(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
+    def tensor_ones(*dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
         """A tensor of ones; ``dtype``, ``device`` and ``policy`` as for :meth:`tensor_zeros`.
 
         Example:
             >>> TorchTensorWrapper.tensor_ones(3).tolist()
             [1.0, 1.0, 1.0]
         """
-        return _owned(_ones(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy)))
+        return _owned(_ones(*_dims_arg(_sizes(dims)), _dtype_code(dtype), _device_code(device, policy)))
 
     @staticmethod
-    def tensor_randn(dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
+    def tensor_randn(*dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
         """Samples of the standard normal distribution (a floating ``dtype``); ``dtype``,
         ``device`` and ``policy`` as for :meth:`tensor_zeros`.
 
@@ -198,7 +214,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_randn([64, 64], device="cpu").numel()
             4096
         """
-        return _owned(_randn(*_dims_arg(dims), _dtype_code(dtype), _device_code(device, policy)))
+        return _owned(_randn(*_dims_arg(_sizes(dims)), _dtype_code(dtype), _device_code(device, policy)))
 
     @staticmethod
     def from_numpy(array, copy: bool | None = None) -> TorchTensorWrapper:
@@ -377,61 +393,6 @@ class TorchTensorWrapper:
         """
         return _owned(_relu(self._handle), self)
 
-    def sigmoid(self) -> TorchTensorWrapper:
-        """The logistic function element-wise.
-
-        Example:
-            >>> TorchTensorWrapper.tensor_zeros([1]).sigmoid().tolist()
-            [0.5]
-        """
-        return _owned(_sigmoid(self._handle), self)
-
-    def tanh(self) -> TorchTensorWrapper:
-        """The hyperbolic tangent element-wise.
-
-        Example:
-            >>> TorchTensorWrapper.tensor_zeros([1]).tanh().tolist()
-            [0.0]
-        """
-        return _owned(_tanh(self._handle), self)
-
-    def softmax(self, dim: int) -> TorchTensorWrapper:
-        """Softmax along ``dim`` (negative counts from the end).
-
-        Example:
-            >>> TorchTensorWrapper.tensor_zeros([2, 4]).softmax(-1).tolist()[0]
-            [0.25, 0.25, 0.25, 0.25]
-        """
-        return _owned(_softmax(self._handle, operator.index(dim)), self)
-
-    def clone(self) -> TorchTensorWrapper:
-        """A copy with its own memory, on the same device.
-
-        Example:
-            >>> copy = x.clone()
-        """
-        return _owned(_clone(self._handle), self)
-
-    def reshape(self, dims) -> TorchTensorWrapper:
-        """The elements in shape ``dims`` (one size may be -1, inferred): a view sharing this
-        tensor's memory when its strides allow, else a copy, as ``torch.reshape``.
-
-        Example:
-            >>> TorchTensorWrapper.tensor_zeros([2, 3]).reshape([3, -1]).shape()
-            [3, 2]
-        """
-        return _owned(lib.rt_torch_torchtensor_reshape(self._live(), *_dims_arg(dims)))
-
-    def transpose(self, dim0: int, dim1: int) -> TorchTensorWrapper:
-        """A view with dimensions ``dim0`` and ``dim1`` swapped, sharing this tensor's memory.
-
-        Example:
-            >>> TorchTensorWrapper.tensor_zeros([2, 3]).transpose(0, 1).strides()
-            [1, 3]
-        """
-        handle = lib.rt_torch_torchtensor_transpose(self._live(), operator.index(dim0), operator.index(dim1))
-        return _owned(handle)
-
     # -- properties -------------------------------------------------------------------------
 
     @property
@@ -453,11 +414,21 @@ class TorchTensorWrapper:
         """
         return DType(lib.rt_torch_torchtensor_dtype(self._live()))
 
-    def ndim(self) -> int:
-        """The number of dimensions.
+    @property
+    def ndim(self) -> CallableInt:
+        """The number of dimensions (also callable, as the seed API's ``ndim()``).
 
         Example:
-            >>> TorchTensorWrapper.tensor_zeros([2, 3]).ndim()
+            >>> st.zeros(2, 3).ndim
+            2
+        """
+        return CallableInt(lib.rt_torch_torchtensor_ndim(self._live()))
+
+    def dim(self) -> int:
+        """The number of dimensions, as torch's ``dim()``.
+
+        Example:
+            >>> st.zeros(2, 3).dim()
             2
         """
         return lib.rt_torch_torchtensor_ndim(self._live())
@@ -471,14 +442,38 @@ class TorchTensorWrapper:
         """
         return lib.rt_torch_torchtensor_numel(self._live())
 
-    def shape(self) -> list[int]:
-        """The size of each dimension.
+    @property
+    def shape(self) -> Size:
+        """The size of each dimension, a tuple as ``torch.Size`` (calling it, as the seed API's
+        ``shape()``, gives a list).
 
         Example:
-            >>> TorchTensorWrapper.tensor_zeros([2, 3]).shape()
-            [2, 3]
+            >>> st.zeros(2, 3).shape
+            st.Size([2, 3])
         """
-        return self._per_dim(lib.rt_torch_torchtensor_shape)
+        return Size(self._per_dim(lib.rt_torch_torchtensor_shape))
+
+    def size(self, dim: int | None = None):
+        """The shape as a :class:`Size`, or the size of dimension ``dim``, as torch's ``size()``.
+
+        Example:
+            >>> st.zeros(2, 3).size(), st.zeros(2, 3).size(-1)
+            (st.Size([2, 3]), 3)
+        """
+        shape = self._per_dim(lib.rt_torch_torchtensor_shape)
+        if dim is None:
+            return Size(shape)
+        return shape[_dim_index(dim, len(shape))]
+
+    def stride(self, dim: int | None = None):
+        """The strides as a tuple, or the stride of dimension ``dim``, as torch's ``stride()``.
+
+        Example:
+            >>> st.zeros(2, 3).stride()
+            (3, 1)
+        """
+        strides = self._per_dim(lib.rt_torch_torchtensor_strides)
+        return tuple(strides) if dim is None else strides[_dim_index(dim, len(strides))]
 
     def strides(self) -> list[int]:
         """The step between neighbours in each dimension, in elements.
@@ -495,15 +490,16 @@ class TorchTensorWrapper:
         return list(values[:ndim])
 
     @property
-    def data_ptr(self) -> int:
+    def data_ptr(self) -> CallableInt:
         """The address of the first element, on the tensor's device (0 for an empty tensor):
-        equal addresses show that two tensors share memory.
+        equal addresses show that two tensors share memory. Also callable, as torch's
+        ``data_ptr()``.
 
         Example:
-            >>> a = numpy.ones(3); TorchTensorWrapper.from_numpy(a).data_ptr == a.ctypes.data
+            >>> a = numpy.ones(3); st.from_numpy(a).data_ptr() == a.ctypes.data
             True
         """
-        return lib.rt_torch_torchtensor_data_ptr(self._live()) or 0
+        return CallableInt(lib.rt_torch_torchtensor_data_ptr(self._live()) or 0)
 
     def numpy(self, copy: bool | None = None):
         """The elements as a NumPy array. A CPU tensor's array shares its memory, unless
@@ -518,9 +514,9 @@ class TorchTensorWrapper:
         import numpy
 
         self.dtype.to_numpy()  # bfloat16 fails here, with what to do
-        if self.is_cuda():
+        if self.is_cuda:
             if copy is False:
-                raise ValueError(f"a tensor on {self.device()} cannot be a NumPy array without a copy to the CPU")
+                raise ValueError(f"a tensor on {self.device} cannot be a NumPy array without a copy to the CPU")
             source = self.cpu()
         else:
             source = self.clone() if copy else self
@@ -544,7 +540,8 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_ones([2, 1]).tolist()
             [[1.0], [1.0]]
         """
-        return self.numpy().tolist()
+        source = self.to(DType.float32) if self.dtype is DType.bfloat16 else self  # NumPy has no bfloat16
+        return source.numpy().tolist()
 
     # -- devices ----------------------------------------------------------------------------
 
@@ -687,21 +684,24 @@ class TorchTensorWrapper:
         """
         return self.to(DType.float64)
 
-    def is_cuda(self) -> bool:
-        """True if the tensor is on a CUDA GPU.
+    @property
+    def is_cuda(self) -> Flag:
+        """True if the tensor is on a CUDA GPU (also callable, as the seed API's ``is_cuda()``).
 
         Example:
-            >>> TorchTensorWrapper.tensor_ones([1]).is_cuda()
+            >>> st.ones(1).is_cuda
             False
         """
-        return lib.rt_torch_torchtensor_is_cuda(self._live())
+        return Flag(lib.rt_torch_torchtensor_is_cuda(self._live()))
 
+    @property
     def device(self) -> Device:
-        """Where the tensor lives.
+        """Where the tensor lives (a Device, which returns itself when called, as the seed API's
+        ``device()``).
 
         Example:
-            >>> str(TorchTensorWrapper.tensor_ones([1]).device())
-            'cpu'
+            >>> st.ones(1).device
+            Device(kind='cpu', index=None)
         """
         return Device.from_code(lib.rt_torch_torchtensor_device(self._live()))
 
@@ -764,9 +764,9 @@ class TorchTensorWrapper:
             raise TypeError(f"stream must be an int or None, got {type(stream).__name__}")
         source, copied = self, False
         target = None if dl_device is None else Device.from_dlpack(dl_device)
-        if target is not None and target != self.device():
+        if target is not None and target != self.device:
             if copy is False:
-                raise BufferError(f"cannot export a tensor on {self.device()} to {target} without a copy")
+                raise BufferError(f"cannot export a tensor on {self.device} to {target} without a copy")
             source, copied = self.to(target), True
         elif copy:
             source, copied = self.clone(), True
@@ -783,7 +783,7 @@ class TorchTensorWrapper:
             >>> TorchTensorWrapper.tensor_ones([1]).__dlpack_device__()
             (1, 0)
         """
-        return self.device().dlpack
+        return self.device.dlpack
 
     def __array__(self, dtype=None, copy=None):
         """``numpy.asarray(t)``: the memory shared as in :meth:`numpy`, or converted to ``dtype``.
@@ -806,52 +806,273 @@ class TorchTensorWrapper:
     __mul__ = mul
     __truediv__ = div
 
-    def __matmul__(self, other):
-        if not isinstance(other, TorchTensorWrapper):
-            return NotImplemented
-        return self.matmul(other)
+    def __matmul__(self, other: TorchTensorWrapper) -> TorchTensorWrapper:
+        if isinstance(other, TorchTensorWrapper):
+            return _owned(_matmul(self._live(), other._live()), self, other)
+        return NotImplemented
 
-    def __radd__(self, other):
-        return self._binary(lib.rt_torch_torchtensor_add, other, reflected=True)
+    def __radd__(self, other) -> TorchTensorWrapper:
+        return self._binary(_add, other, reflected=True)
 
-    def __rsub__(self, other):
-        return self._binary(lib.rt_torch_torchtensor_sub, other, reflected=True)
+    def __rsub__(self, other) -> TorchTensorWrapper:
+        return self._binary(_sub, other, reflected=True)
 
-    def __rmul__(self, other):
-        return self._binary(lib.rt_torch_torchtensor_mul, other, reflected=True)
+    def __rmul__(self, other) -> TorchTensorWrapper:
+        return self._binary(_mul, other, reflected=True)
 
-    def __rtruediv__(self, other):
-        return self._binary(lib.rt_torch_torchtensor_div, other, reflected=True)
+    def __rtruediv__(self, other) -> TorchTensorWrapper:
+        return self._binary(_div, other, reflected=True)
+
+    # The other operators come from aten (see _operators below the class).
+
+    #: NumPy defers to the tensor's reflected operators (``numpy.float32(2) * t`` is a tensor).
+    __array_ufunc__ = None
+    #: Defining ``__eq__`` drops the default hash: tensors hash by identity, as torch's do.
+    __hash__ = object.__hash__
 
     def __len__(self) -> int:
-        shape = self.shape()
+        shape = self._per_dim(lib.rt_torch_torchtensor_shape)
         if not shape:
             raise TypeError("len() of a 0-d tensor")
         return shape[0]
 
+    def __iter__(self):
+        if self.dim() == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(ops.aten.unbind.int(self, 0))
+
+    def __contains__(self, element) -> bool:
+        return bool((self == element).any())
+
+    def item(self):
+        """The value of a one-element tensor as a Python number.
+
+        Example:
+            >>> st.tensor([2.5]).item()
+            2.5
+        """
+        return ops.aten.item.default(self)
+
     def __bool__(self) -> bool:
         if self.numel() != 1:
-            raise ValueError(f"the truth value of a tensor with {self.numel()} elements is ambiguous")
-        return bool(self.numpy().item())
+            raise ArgumentError(f"Boolean value of Tensor with {self.numel()} elements is ambiguous")
+        return bool(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __complex__(self) -> complex:
+        return complex(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self.dtype.is_complex or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if self.dim() == 0 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    @property
+    def T(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
+        """The dimensions in reverse order, as torch's ``x.T``.
+
+        Example:
+            >>> st.zeros(2, 3).T.shape
+            st.Size([3, 2])
+        """
+        return ops.aten.numpy_T.default(self)
+
+    @property
+    def mT(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
+        """The last two dimensions swapped (a batch of transposed matrices), as torch's ``x.mT``.
+
+        Example:
+            >>> st.zeros(4, 2, 3).mT.shape
+            st.Size([4, 3, 2])
+        """
+        return ops.aten.mT.default(self)
+
+    @property
+    def H(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
+        """The conjugate transpose of a matrix, as torch's ``x.H``.
+
+        Example:
+            >>> st.zeros(2, 3).H.shape
+            st.Size([3, 2])
+        """
+        return ops.aten.matrix_H.default(self)
+
+    @property
+    def mH(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
+        """The conjugate transpose of a batch of matrices, as torch's ``x.mH``.
+
+        Example:
+            >>> st.zeros(4, 2, 3).mH.shape
+            st.Size([4, 3, 2])
+        """
+        return ops.aten.mH.default(self)
+
+    def __getattr__(self, name: str):
+        # Only for names the class lacks: every method variant of an aten operator, made on
+        # first use and then kept on the class, so that later look-ups are ordinary ones.
+        if name.startswith("__") or name not in _surface.variants()[0]:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        function = _surface.method(name)
+        setattr(TorchTensorWrapper, name, function)
+        return function.__get__(self, type(self))
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | _surface.variants()[0])
+
+    def __getitem__(self, index) -> TorchTensorWrapper:
+        view, advanced = _indexed(self, index)
+        if advanced is None:
+            return view if view is not self else ops.aten.alias.default(self)
+        return ops.aten.index.Tensor(view, advanced)
+
+    def __setitem__(self, index, value) -> None:
+        view, advanced = _indexed(self, index)
+        if not isinstance(value, TorchTensorWrapper):
+            value = TorchTensorWrapper.from_list(value, dtype=self.dtype) if not isinstance(value, numbers.Number) else value
+        if advanced is not None:
+            if isinstance(value, numbers.Number):
+                value = ops.aten.scalar_tensor.default(value, dtype=self.dtype)
+            ops.aten.index_put_.default(view, advanced, value)
+        elif isinstance(value, numbers.Number):
+            ops.aten.fill_.Scalar(view, value)
+        else:
+            ops.aten.copy_.default(view, value)
 
     def __repr__(self) -> str:
         if self._handle is None:
-            return "TorchTensorWrapper(<freed>)"
-        dtype, device = self.dtype, self.device()
-        described = f"shape={self.shape()}, dtype={dtype.name}, device={device}"
-        if self.numel() > REPR_MAX_VALUES or dtype is DType.bfloat16:
-            return f"TorchTensorWrapper({described})"
+            return "tensor(<freed>)"
+        dtype, device = self.dtype, self.device
+        shown = self
+        if device.kind != "cpu":
+            shown = shown.cpu()
+        if dtype is DType.bfloat16 or dtype is DType.float16:
+            shown = shown.to(DType.float32)
         import numpy
 
-        values = numpy.array2string(self.numpy(), separator=", ", prefix="TorchTensorWrapper(")
-        return f"TorchTensorWrapper({values}, {described})"
+        array = shown.numpy()
+        # As torch: "1." when every value is whole, else four decimals for all.
+        whole = not array.dtype.kind in "fc" or bool(numpy.all(numpy.isfinite(array) & (array == numpy.round(array))))
+        values = numpy.array2string(
+            array, separator=", ", prefix="tensor(", threshold=REPR_MAX_VALUES, edgeitems=3, precision=4,
+            floatmode="maxprec" if whole else "fixed",
+        )
+        values = values.replace(", ..., ", ",  ..., ")  # torch's spacing around a summary
+        extras = ""
+        if dtype not in (DType.float32, DType.int64, DType.bool, DType.complex64):
+            extras += f", dtype=st.{dtype.name}"
+        if device.kind != "cpu":
+            extras += f", device='{device}'"
+        return f"tensor({values}{extras})"
+
+
+def _indexed(tensor: TorchTensorWrapper, index):
+    """Basic indexing (ints, slices, None, Ellipsis, bools) applied as views, as torch applies
+    them; and the advanced indices (tensors and lists) left over, as the ``Tensor?[]`` list of
+    ``aten::index.Tensor`` (None for the dimensions they leave alone), or None if there are none.
+
+    Example:
+        >>> _indexed(st.zeros(4, 5), (slice(1, 3), [0, 2]))[0].shape
+        st.Size([2, 5])
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    consumed = 0
+    for item in items:
+        if item is None or item is Ellipsis or isinstance(item, bool):
+            continue
+        consumed += item.dim() if isinstance(item, TorchTensorWrapper) and item.dtype is DType.bool else 1
+    ndim = tensor.dim()
+    if consumed > ndim:
+        raise IndexError(f"too many indices for a tensor of dimension {ndim} ({consumed} given)")
+    view, dim, advanced = tensor, 0, {}
+    for item in items:
+        if item is Ellipsis:
+            dim += ndim - consumed
+        elif item is None:
+            view = ops.aten.unsqueeze.default(view, dim)
+            dim += 1
+        elif isinstance(item, bool):
+            view = ops.aten.unsqueeze.default(view, dim)
+            if not item:
+                view = ops.aten.slice.Tensor(view, dim, 0, 0)
+            dim += 1
+        elif isinstance(item, slice):
+            step = 1 if item.step is None else operator.index(item.step)
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            view = ops.aten.slice.Tensor(view, dim, item.start, item.stop, step)
+            dim += 1
+        elif isinstance(item, TorchTensorWrapper) or isinstance(item, (list, tuple)):
+            if not isinstance(item, TorchTensorWrapper):
+                item = TorchTensorWrapper.from_list(item)
+            advanced[dim] = item
+            dim += item.dim() if item.dtype is DType.bool else 1
+        else:
+            try:
+                position = operator.index(item)
+            except TypeError:
+                raise TypeError(
+                    f"only integers, slices, Ellipsis, None, booleans, tensors and lists are valid indices, "
+                    f"not {type(item).__name__}"
+                ) from None
+            view = ops.aten.select.int(view, dim, position)
+    if not advanced:
+        return view, None
+    return view, [advanced.get(d) for d in range(max(advanced) + 1)]
+
+
+def _operators() -> None:
+    """Python's operators that the class does not define itself, over aten operators: reflected
+    ones with the operands swapped, in-place ones on the ``_`` form (returning the same object)."""
+
+    def binary(aten_name: str, reflected: bool = False):
+        def operator_(self, other):
+            if not isinstance(other, (TorchTensorWrapper, numbers.Number)):
+                return NotImplemented
+            packet = getattr(ops.aten, aten_name)
+            return packet(other, self) if reflected else packet(self, other)
+
+        return operator_
+
+    def unary(aten_name: str):
+        return lambda self: getattr(ops.aten, aten_name)(self)
+
+    table = {
+        "floordiv": "floor_divide", "mod": "remainder", "pow": "pow", "and": "bitwise_and",
+        "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift",
+    }
+    for name, aten_name in table.items():
+        setattr(TorchTensorWrapper, f"__{name}__", binary(aten_name))
+        setattr(TorchTensorWrapper, f"__r{name}__", binary(aten_name, reflected=True))
+        setattr(TorchTensorWrapper, f"__i{name}__", binary(f"{aten_name}_"))
+    for name, aten_name in {"add": "add_", "sub": "sub_", "mul": "mul_", "truediv": "div_"}.items():
+        setattr(TorchTensorWrapper, f"__i{name}__", binary(aten_name))
+    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
+        setattr(TorchTensorWrapper, f"__{name}__", binary(name))
+    for name, aten_name in {"neg": "neg", "pos": "positive", "abs": "abs", "invert": "bitwise_not"}.items():
+        setattr(TorchTensorWrapper, f"__{name}__", unary(aten_name))
+
+
+def _dim_index(dim, ndim: int) -> int:
+    """``dim`` (negative counts from the end) as an index into a list of ``ndim`` sizes."""
+    dim = operator.index(dim)
+    if not -ndim <= dim < max(ndim, 1):
+        raise IndexError(f"dimension {dim} is out of range for a tensor of {ndim} dimensions")
+    return dim % max(ndim, 1)
 
 
 def _scalar_handle(value, like: DType) -> int:
     """A 0-d tensor handle for a Python number, typed so that ``tensor (op) value`` promotes
     the way ``torch`` does with a Python scalar."""
-    import numpy
-
     if isinstance(value, bool):
         dtype = DType.bool
     elif isinstance(value, numbers.Integral):
@@ -862,8 +1083,29 @@ def _scalar_handle(value, like: DType) -> int:
         dtype = like if like.is_complex else DType.complex64
     else:
         raise TypeError(f"unsupported operand: {type(value).__name__} (use a TorchTensorWrapper or a number)")
-    array = numpy.array(value, dtype=dtype.to_numpy())
-    return lib.rt_torch_tensor_from_data(array.ctypes.data, None, 0, dtype)
+    try:
+        data = _SCALAR_FORMATS[dtype].pack(*((value.real, value.imag) if dtype.is_complex else (value,)))
+    except struct.error:
+        raise OverflowError(f"{value!r} does not fit in {dtype}") from None
+    return lib.rt_torch_tensor_from_data(data, None, 0, dtype)
+
+
+# How _scalar_handle packs one number of each dtype it makes (a complex one as two parts).
+_SCALAR_FORMATS = {
+    DType.bool: struct.Struct("=?"), DType.int64: struct.Struct("=q"), DType.float16: struct.Struct("=e"),
+    DType.float32: struct.Struct("=f"), DType.float64: struct.Struct("=d"),
+    DType.complex64: struct.Struct("=ff"), DType.complex128: struct.Struct("=dd"),
+}
+
+
+def scalar_tensor(value) -> TorchTensorWrapper:
+    """A 0-d CPU tensor holding a Python number where an operator wants a tensor, typed as torch
+    types such a number: bool, int64, the default float dtype (float32), complex64."""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        like = DType.float32
+    else:
+        like = DType.complex64
+    return _owned(_scalar_handle(value, like))
 
 
 class _BorrowedTensor(TorchTensorWrapper):
@@ -883,3 +1125,6 @@ class _BorrowedTensor(TorchTensorWrapper):
 
 #: A shorter name for the wrapper.
 Tensor = TorchTensorWrapper
+
+_operators()
+ops.Tensor, ops._owned, ops.scalar_tensor = TorchTensorWrapper, _owned, scalar_tensor

@@ -1,0 +1,107 @@
+"""The torch-shaped surface, generated at run time from libtorch's schemas and PyTorch's
+``native_functions.yaml`` (shipped in the torch wheel under ``torchgen/packaged``).
+
+The YAML says which operators are functions (``st.cat``, ``st.where``, ...) and which are Tensor
+methods (``x.sum(dim=1)``, ``x.add_(y)``, ...). Each becomes a callable over the operator's
+overload packet (:mod:`simple_torch.ops`), made on first use and then kept, with torch's Python
+conventions on top: sizes given as separate ints (``x.view(2, 3)``), ``input=`` as the name of
+the first argument, and dtype and device defaults from the ``dl`` config for factories.
+
+The YAML is read with two regular expressions rather than a YAML parser: every entry starts
+with ``- func: name.overload(`` at the start of a line and says ``  variants: ...`` with two
+spaces of indent (the default variant is ``function``). That keeps the first use under 20 ms,
+where a pure-Python YAML parser would take seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib.util import find_spec
+from pathlib import Path
+
+from . import ops
+from .errors import ArgumentTypeError
+
+
+def native_functions_yaml() -> Path | None:
+    """Where the torch wheel keeps ``native_functions.yaml`` (found without importing torch)."""
+    spec = find_spec("torchgen")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "packaged" / "ATen" / "native" / "native_functions.yaml"
+
+
+@functools.cache
+def variants() -> tuple[frozenset, frozenset]:
+    """(names of Tensor methods, names of module functions): every public aten operator with
+    that variant in ``native_functions.yaml``."""
+    path = native_functions_yaml()
+    if path is None or not path.is_file():
+        return frozenset(), frozenset()
+    methods, functions = set(), set()
+    for entry in re.split(r"^- func: ", path.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]:
+        name = entry[: entry.index("(")].split(".")[0]
+        found = re.search(r"^  variants: ([\w, ]+)", entry, re.MULTILINE)
+        kinds = found.group(1).replace(" ", "").split(",") if found else ["function"]
+        if name.startswith("_"):
+            continue
+        if "method" in kinds:
+            methods.add(name)
+        if "function" in kinds:
+            functions.add(name)
+    return frozenset(methods), frozenset(functions)
+
+
+def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
+    """Calls ``packet`` as torch's Python bindings would: ``input=`` names ``self``, and sizes may
+    come as separate ints (``x.view(2, 3)`` for ``view(Tensor self, SymInt[] size)``)."""
+    if "input" in kwargs:
+        kwargs = dict(kwargs)
+        kwargs["self"] = kwargs.pop("input")
+    try:
+        overload = packet.resolve(args, kwargs)
+    except ArgumentTypeError as error:
+        rest = args[1:]
+        if len(rest) < 2 or not all(type(item) is int for item in rest):
+            raise
+        try:
+            overload = packet.resolve((args[0], rest), kwargs)
+        except ArgumentTypeError:
+            raise error from None
+        args = (args[0], rest)
+    return overload(*args, **kwargs)
+
+
+def method(name: str):
+    """The Tensor method ``name``, over ``aten::name``.
+
+    Example:
+        >>> method("sum")(st.ones(2, 3), dim=1).tolist()
+        [3.0, 3.0]
+    """
+    packet = getattr(ops.aten, name)
+
+    def call(self, /, *args, **kwargs):
+        return _call(packet, (self, *args), kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``aten::{name}`` as a Tensor method (``self`` is this tensor). Its schemas:\n\n{packet.__doc__}"
+    return call
+
+
+def function(name: str):
+    """The module function ``st.name``, over ``aten::name``.
+
+    Example:
+        >>> function("cat")([st.ones(1), st.zeros(1)]).tolist()
+        [1.0, 0.0]
+    """
+    packet = getattr(ops.aten, name)
+
+    def call(*args, **kwargs):
+        return _call(packet, args, kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``aten::{name}``. Its schemas:\n\n{packet.__doc__}"
+    return call

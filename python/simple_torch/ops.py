@@ -1,0 +1,805 @@
+"""``st.ops``: every operator libtorch registers, called through the library's generic entry.
+
+Shaped like ``torch.ops``: ``st.ops.aten.add`` is an overload packet that picks the overload
+from the arguments, ``st.ops.aten.add.Tensor`` one overload, with its schema as ``__doc__``.
+Nothing is built until it is first touched: the catalogue of operators is read from the library
+on first use, and each overload's schema is parsed (by torchgen's parser, from the torch wheel)
+when it is first called.
+
+Example:
+    >>> import simple_torch as st
+    >>> x = st.ones(2, 3)
+    >>> st.ops.aten.sum.dim_IntList(x, [1], keepdim=True).tolist()
+    [[3.0], [3.0]]
+    >>> st.ops.aten.add(x, 1).tolist()[0]       # the packet picks add.Scalar
+    [2.0, 2.0, 2.0]
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import numbers
+import operator
+import re
+import struct
+import threading
+
+from . import _native
+from ._native import Value, lib
+from .devices import Device
+from .dtypes import DType, Layout, MemoryFormat
+from .errors import ArgumentTypeError, SimpleTorchError
+from .generators import Generator
+
+_call = lib.unchecked.rt_torch_op_call
+
+
+def _error() -> SimpleTorchError:
+    """The exception for the thread's last failed ``rt_torch_op_call``."""
+    return lib.last_exception("the operator")
+
+
+# ---- the catalogue ---------------------------------------------------------------------------
+
+_catalogue: dict[str, dict[str, list[tuple[str, int, str]]]] | None = None
+_catalogue_lock = threading.Lock()
+
+
+def _operators() -> dict[str, dict[str, list[tuple[str, int, str]]]]:
+    """namespace -> name -> [(overload, id, schema)], read from the library once."""
+    global _catalogue
+    with _catalogue_lock:
+        if _catalogue is None:
+            table: dict = collections.defaultdict(lambda: collections.defaultdict(list))
+            for op_id in range(lib.rt_torch_op_count()):
+                schema = lib.rt_torch_op_schema(op_id).decode()
+                qualified = schema[: schema.index("(")]
+                namespace, _, name = qualified.partition("::")
+                base, _, overload = name.partition(".")
+                table[namespace][base].append((overload or "default", op_id, schema))
+            _catalogue = {namespace: dict(names) for namespace, names in table.items()}
+    return _catalogue
+
+
+# ---- argument types --------------------------------------------------------------------------
+# Each schema type becomes an _ArgType: whether a Python value fits it strictly (for choosing an
+# overload: a number for a Scalar, a tensor for a Tensor), and `pack(value, name, keep, tensors)`,
+# which converts a value that fits leniently (a number for a Tensor too) into the fields of one
+# Value, or raises _Mismatch. `keep` holds what a Value points to until the call returns;
+# `tensors` maps the handles passed to their wrappers, so that a result that is an argument comes
+# back as the same Python object.
+
+#: The layout of one Value, as ``struct`` packs it (checked against ctypes below).
+_VALUE = struct.Struct("=iiQqddQq")
+assert _VALUE.size == ctypes.sizeof(Value)
+
+#: Set by tensor.py, which imports this module: the wrapper class, the function that wraps a new
+#: handle, and the one that makes a 0-d tensor of a number.
+Tensor = _owned = scalar_tensor = None
+
+
+class _Mismatch(TypeError):
+    """A value that does not fit an argument's type."""
+
+
+def _is_int(value, strict: bool) -> bool:
+    if type(value) is int:
+        return True
+    if isinstance(value, bool) or isinstance(value, Tensor):
+        return not strict and isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_floating_point
+    if strict:
+        return False
+    try:
+        operator.index(value)
+        return True
+    except TypeError:
+        return False
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, Tensor)
+
+
+def _handle(value, tensors: dict) -> int:
+    handle = value._handle
+    if handle is None:
+        value._live()  # raises FreedTensorError
+    tensors[handle] = value
+    return handle
+
+
+class _ArgType:
+    text = "?"
+
+    def fits(self, value, strict: bool) -> bool:
+        raise NotImplementedError
+
+    def pack(self, value, name: int, keep: list, tensors: dict) -> tuple:
+        raise NotImplementedError
+
+    def mismatch(self, value):
+        return _Mismatch(f"must be {self.text}, not {_type_name(value)}")
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _Tensor(_ArgType):
+    text = "Tensor"
+
+    def fits(self, value, strict):
+        return isinstance(value, Tensor) or (not strict and _is_number(value))
+
+    def pack(self, value, name, keep, tensors):
+        if not isinstance(value, Tensor):
+            if not _is_number(value):
+                raise self.mismatch(value)
+            value = scalar_tensor(value)
+            keep.append(value)
+        return (_native.VALUE_TENSOR, 0, name, 0, 0.0, 0.0, _handle(value, tensors), 0)
+
+
+class _Int(_ArgType):
+    text = "int"
+
+    def fits(self, value, strict):
+        return _is_int(value, strict)
+
+    def pack(self, value, name, keep, tensors):
+        if not _is_int(value, False):
+            raise self.mismatch(value)
+        number = value.item() if isinstance(value, Tensor) else operator.index(value)
+        return (_native.VALUE_INT, 0, name, number, 0.0, 0.0, 0, 0)
+
+
+class _Float(_ArgType):
+    text = "float"
+
+    def fits(self, value, strict):
+        if type(value) in (float, int):
+            return True
+        return not strict and isinstance(value, numbers.Real) and not isinstance(value, Tensor)
+
+    def pack(self, value, name, keep, tensors):
+        if not self.fits(value, False):
+            raise self.mismatch(value)
+        return (_native.VALUE_FLOAT, 0, name, 0, float(value), 0.0, 0, 0)
+
+
+class _Bool(_ArgType):
+    text = "bool"
+
+    def fits(self, value, strict):
+        return isinstance(value, bool) or (not strict and _is_int(value, False))
+
+    def pack(self, value, name, keep, tensors):
+        if not self.fits(value, False):
+            raise self.mismatch(value)
+        return (_native.VALUE_BOOL, 0, name, bool(value), 0.0, 0.0, 0, 0)
+
+
+class _Complex(_ArgType):
+    text = "complex"
+
+    def fits(self, value, strict):
+        return _is_number(value)
+
+    def pack(self, value, name, keep, tensors):
+        if not _is_number(value):
+            raise self.mismatch(value)
+        value = complex(value)
+        return (_native.VALUE_COMPLEX, 0, name, 0, value.real, value.imag, 0, 0)
+
+
+class _Scalar(_ArgType):
+    text = "Scalar"
+
+    def fits(self, value, strict):
+        return _is_number(value) or (not strict and isinstance(value, Tensor) and value.numel() == 1)
+
+    def pack(self, value, name, keep, tensors):
+        if isinstance(value, Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool):
+            return (_native.VALUE_BOOL, 0, name, value, 0.0, 0.0, 0, 0)
+        if isinstance(value, numbers.Integral):
+            return (_native.VALUE_INT, 0, name, int(value), 0.0, 0.0, 0, 0)
+        if isinstance(value, numbers.Real):
+            return (_native.VALUE_FLOAT, 0, name, 0, float(value), 0.0, 0, 0)
+        if isinstance(value, numbers.Complex):
+            value = complex(value)
+            return (_native.VALUE_COMPLEX, 0, name, 0, value.real, value.imag, 0, 0)
+        raise self.mismatch(value)
+
+
+class _Str(_ArgType):
+    text = "str"
+
+    def fits(self, value, strict):
+        return isinstance(value, str)
+
+    def pack(self, value, name, keep, tensors):
+        if not isinstance(value, str):
+            raise self.mismatch(value)
+        buffer = ctypes.create_string_buffer(value.encode())
+        keep.append(buffer)
+        return (_native.VALUE_STR, 0, name, 0, 0.0, 0.0, ctypes.addressof(buffer), 0)
+
+
+class _Enum(_ArgType):
+    """ScalarType, Layout and MemoryFormat: an enum member, a torch object or (leniently) a name.
+    Never a bare integer: a dtype code passed where a size was meant must not pass silently."""
+
+    def __init__(self, text, enum, tag):
+        self.text, self.enum, self.tag = text, enum, tag
+
+    def fits(self, value, strict):
+        if isinstance(value, self.enum):
+            return True
+        if isinstance(value, (numbers.Number, Tensor)) or value is None or (strict and isinstance(value, str)):
+            return False
+        try:
+            self.enum.from_any(value)
+            return True
+        except (TypeError, ValueError):
+            return False
+
+    def pack(self, value, name, keep, tensors):
+        if not self.fits(value, False):
+            raise self.mismatch(value)
+        return (self.tag, 0, name, int(self.enum.from_any(value)), 0.0, 0.0, 0, 0)
+
+
+class _Device(_ArgType):
+    text = "Device"
+
+    def fits(self, value, strict):
+        if isinstance(value, (bool, float, Tensor)) or value is None:
+            return False
+        try:
+            _device_code(value)
+            return True
+        except (TypeError, ValueError):
+            return False
+
+    def pack(self, value, name, keep, tensors):
+        if not self.fits(value, False):
+            raise self.mismatch(value)
+        return (_native.VALUE_DEVICE, 0, name, _device_code(value), 0.0, 0.0, 0, 0)
+
+
+def _device_code(value) -> int:
+    """A device as torch reads one: a Device, a string, a torch.device, or a GPU index."""
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a device index must be >= 0, got {value}")
+        return value
+    return Device.parse(value).code
+
+
+class _Generator(_ArgType):
+    text = "Generator"
+
+    def fits(self, value, strict):
+        return isinstance(value, Generator)
+
+    def pack(self, value, name, keep, tensors):
+        if not isinstance(value, Generator):
+            raise self.mismatch(value)
+        return (_native.VALUE_GENERATOR, 0, name, 0, 0.0, 0.0, value._handle, 0)
+
+
+class _Unsupported(_ArgType):
+    """A type the generic entry cannot pass (Dimname, Storage, Stream, ...): only None fits
+    (through _Optional)."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def fits(self, value, strict):
+        return False
+
+    def pack(self, value, name, keep, tensors):
+        raise _Mismatch(f"is a {self.text}, which simple_torch cannot pass yet")
+
+
+class _Optional(_ArgType):
+    def __init__(self, element: _ArgType):
+        self.element, self.text = element, f"{element.text}?"
+
+    def fits(self, value, strict):
+        return value is None or self.element.fits(value, strict)
+
+    def pack(self, value, name, keep, tensors):
+        if value is None:
+            return (_native.VALUE_NONE, 0, name, 0, 0.0, 0.0, 0, 0)
+        return self.element.pack(value, name, keep, tensors)
+
+
+def _is_sequence(value) -> bool:
+    return isinstance(value, (list, tuple)) or (
+        hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, Tensor, dict))
+    )
+
+
+class _List(_ArgType):
+    """``T[]`` and ``T[N]``: a sequence of T; for ``int[N]`` also one int, as torch takes it."""
+
+    def __init__(self, element: _ArgType, size: int | None):
+        self.element, self.size = element, size
+        self.text = f"{element.text}[{size or ''}]"
+
+    def fits(self, value, strict):
+        if isinstance(self.element, _Int) and _is_int(value, strict):
+            return self.size is not None or not strict
+        if not _is_sequence(value):
+            return False
+        return all(self.element.fits(item, strict) for item in value)
+
+    def pack(self, value, name, keep, tensors):
+        element = self.element
+        if not self.fits(value, False):
+            raise self.mismatch(value)
+        if isinstance(element, _Int) and not _is_sequence(value):
+            value = [value] * (self.size or 1)
+        items = list(value)
+        count = len(items)
+        if isinstance(element, _Int):
+            array, tag = (ctypes.c_int64 * count)(*(element.pack(i, 0, keep, tensors)[3] for i in items)), _native.VALUE_INT_LIST
+        elif isinstance(element, _Float):
+            array, tag = (ctypes.c_double * count)(*map(float, items)), _native.VALUE_FLOAT_LIST
+        elif isinstance(element, _Bool):
+            array, tag = (ctypes.c_bool * count)(*map(bool, items)), _native.VALUE_BOOL_LIST
+        elif isinstance(element, _Scalar):
+            if all(isinstance(item, numbers.Integral) for item in items):
+                array, tag = (ctypes.c_int64 * count)(*map(int, items)), _native.VALUE_INT_LIST
+            else:
+                array, tag = (ctypes.c_double * count)(*map(float, items)), _native.VALUE_FLOAT_LIST
+        elif isinstance(element, (_Tensor, _Optional)):
+            handles = [None if item is None else element.pack(item, 0, keep, tensors)[6] for item in items]
+            array = (ctypes.c_void_p * count)(*handles)
+            tag = _native.VALUE_TENSOR_LIST if isinstance(element, _Tensor) else _native.VALUE_OPTIONAL_TENSOR_LIST
+        else:
+            raise _Mismatch(f"is a {self.text}, which simple_torch cannot pass yet")
+        keep.append(array)
+        return (tag, 0, name, 0, 0.0, 0.0, ctypes.addressof(array), count)
+
+
+_BASE_TYPES = {
+    "Tensor": _Tensor(),
+    "int": _Int(),
+    "SymInt": _Int(),
+    "float": _Float(),
+    "bool": _Bool(),
+    "str": _Str(),
+    "Scalar": _Scalar(),
+    "ScalarType": _Enum("ScalarType", DType, _native.VALUE_SCALAR_TYPE),
+    "Layout": _Enum("Layout", Layout, _native.VALUE_LAYOUT),
+    "MemoryFormat": _Enum("MemoryFormat", MemoryFormat, _native.VALUE_MEMORY_FORMAT),
+    "Device": _Device(),
+    "Generator": _Generator(),
+}
+
+
+def _arg_type(parsed) -> _ArgType:
+    """The _ArgType of a torchgen type (BaseType, OptionalType or ListType)."""
+    kind = type(parsed).__name__
+    if kind == "OptionalType":
+        return _Optional(_arg_type(parsed.elem))
+    if kind == "ListType":
+        return _List(_arg_type(parsed.elem), parsed.size)
+    return _BASE_TYPES.get(parsed.name.name) or _Unsupported(parsed.name.name)
+
+
+def _parse(schema: str):
+    """torchgen's FunctionSchema for a c10 schema string. c10 prints list defaults with spaces
+    ("[-2, -1]"), which torchgen does not read; and torchgen has no complex type, which only
+    appears in a few operators' arguments (read as float, then checked as complex)."""
+    from torchgen.model import FunctionSchema
+
+    text = schema.split("::", 1)[1]
+    text = _LIST_DEFAULT_SPACES.sub(lambda match: match.group(0).replace(" ", ""), text)
+    return FunctionSchema.parse(_COMPLEX.sub(r"\1float ", text))
+
+
+_LIST_DEFAULT_SPACES = re.compile(r"=\[[^\]]*\]")
+_COMPLEX = re.compile(r"([(,] *)complex ")
+_COMPLEX_ARGUMENT = re.compile(r"[(,] *complex (\w+)")
+
+
+class _Param:
+    __slots__ = ("name", "type", "kwarg_only", "required", "name_pointer", "_buffer")
+
+    def __init__(self, name, arg_type, kwarg_only, required):
+        self.name, self.type, self.kwarg_only, self.required = name, arg_type, kwarg_only, required
+        self._buffer = ctypes.create_string_buffer(name.encode())
+        self.name_pointer = ctypes.addressof(self._buffer)
+
+
+# ---- overloads and packets -------------------------------------------------------------------
+
+
+class OpOverload:
+    """One operator overload, e.g. ``st.ops.aten.add.Tensor``: callable with positional and
+    keyword arguments as its schema (the ``__doc__``) names them; left-out arguments take the
+    schema's defaults.
+
+    Example:
+        >>> st.ops.aten.add.Tensor(st.ones(2), st.ones(2), alpha=3).tolist()
+        [4.0, 4.0]
+    """
+
+    def __init__(self, namespace: str, name: str, overload: str, op_id: int, schema: str):
+        self.namespace, self.name, self.overload, self.op_id = namespace, name, overload, op_id
+        self.schema = self.__doc__ = schema
+        self._params: list[_Param] | None = None
+        self._by_name: dict[str, _Param] = {}
+        self._positional = 0
+        self._returns = 1
+        self._result_type = None
+        self._packers: dict = {}  # argument types -> a packing function, or None (see _packer)
+
+    def __repr__(self) -> str:
+        return f"<OpOverload {self.namespace}.{self.name}.{self.overload}>"
+
+    @property
+    def qualified_name(self) -> str:
+        """``aten::add.Tensor``.
+
+        Example:
+            >>> st.ops.aten.add.Tensor.qualified_name
+            'aten::add.Tensor'
+        """
+        suffix = "" if self.overload == "default" else f".{self.overload}"
+        return f"{self.namespace}::{self.name}{suffix}"
+
+    def _compile(self) -> list:
+        """The parameters, from the schema parsed once (on first use)."""
+        if self._params is not None:
+            return self._params
+        try:
+            parsed = _parse(self.schema)
+        except Exception as error:  # noqa: BLE001 - such an operator stays callable from C
+            raise ArgumentTypeError(f"{self.qualified_name}: cannot read its schema ({error}): {self.schema}") from None
+        complex_names = set(_COMPLEX_ARGUMENT.findall(self.schema))
+        arguments = parsed.arguments
+        params = []
+        for kwarg_only, group in ((False, arguments.flat_positional), (True, arguments.flat_kwarg_only), (True, arguments.out)):
+            for argument in group:
+                arg_type = _Complex() if argument.name in complex_names else _arg_type(argument.type)
+                params.append(_Param(argument.name, arg_type, kwarg_only, argument.default is None))
+        self._by_name = {param.name: param for param in params}
+        self._positional = len(arguments.flat_positional)
+        names = [ret.name for ret in parsed.returns]
+        if len(names) > 1 and all(names):
+            self._result_type = collections.namedtuple(self.name, names)
+        self._returns = max(1, len(parsed.returns))
+        self._params = params
+        return params
+
+    def _bind(self, args: tuple, kwargs: dict) -> list:
+        """(param, value, name pointer) for each argument given, positional ones first (name
+        pointer 0); TypeError if they cannot be matched to the schema's names."""
+        params = self._params or self._compile()
+        if len(args) > self._positional:
+            raise _Mismatch(f"takes {self._positional} positional arguments but {len(args)} were given")
+        bound = [(param, value, 0) for param, value in zip(params, args)]
+        if kwargs:
+            for name, value in kwargs.items():
+                param = self._by_name.get(name)
+                if param is None:
+                    raise _Mismatch(f"got an unexpected keyword argument '{name}'")
+                if params.index(param) < len(args):
+                    raise _Mismatch(f"got multiple values for argument '{name}'")
+                bound.append((param, value, param.name_pointer))
+        if len(bound) < len(params):
+            given = {param.name for param, _, _ in bound}
+            for param in params:
+                if param.required and param.name not in given:
+                    raise _Mismatch(f"missing the required argument '{param.name}'")
+        return bound
+
+    def _fits(self, args: tuple, kwargs: dict, strict: bool) -> bool:
+        try:
+            bound = self._bind(args, kwargs)
+        except _Mismatch:
+            return False
+        return all(param.type.fits(value, strict) for param, value, _ in bound)
+
+    def __call__(self, /, *args, **kwargs):  # '/': an operator's argument may be called self
+        # The fast path: arguments packed by code made for their types and keywords.
+        values = (*args, *kwargs.values()) if kwargs else args
+        key = (*map(type, values), *kwargs) if kwargs else tuple(map(type, args))
+        pack = self._packers.get(key, _UNSEEN)
+        if pack is _UNSEEN:
+            pack = self._packers[key] = _packer(self, tuple(map(type, values)), len(args), tuple(kwargs))
+        if pack is not None:
+            try:
+                packed = pack(values)
+            except struct.error:  # a freed tensor's handle is None: the general path says so
+                pass
+            else:
+                out = _out_buffer(self._returns)
+                written = _call(self.op_id, packed, len(values), out, self._returns)
+                if written < 0:
+                    raise _error()
+                return self._results(out, written, _ArgumentTensors(values))
+        keep, tensors, fields = [], {}, []
+        try:
+            bound = self._bind(args, kwargs)
+        except _Mismatch as error:
+            raise ArgumentTypeError(f"{self.qualified_name}() {error}; its schema: {self.schema}") from None
+        for param, value, name in bound:
+            try:
+                fields.append(_VALUE.pack(*param.type.pack(value, name, keep, tensors)))
+            except _Mismatch as error:
+                message = f"{self.qualified_name}() argument '{param.name}' {error}; its schema: {self.schema}"
+                raise ArgumentTypeError(message) from None
+        packed = b"".join(fields)
+        out = _out_buffer(self._returns)
+        written = _call(self.op_id, packed, len(bound), out, self._returns)
+        if written < 0:
+            raise _error()
+        return self._results(out, written, tensors)
+
+    def _results(self, out, written: int, tensors: dict):
+        if written == 1:
+            return _result(self, out, 0, tensors)
+        if written == 0:
+            return None
+        results = [_result(self, out, index, tensors) for index in range(written)]
+        return self._result_type(*results) if self._result_type else tuple(results)
+
+
+_UNSEEN = object()
+
+#: The Value fields each (schema type, Python type) packs to, as code over ``a[i]``: the fast
+#: path's whole conversion. Anything not here (lists, names, conversions) takes the general path.
+_FAST_FIELDS = {
+    (_Tensor, "tensor"): "6,0,{name},0,0.0,0.0,a[{i}]._handle,0",
+    (_Int, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
+    (_Scalar, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
+    (_Scalar, float): "3,0,{name},0,a[{i}],0.0,0,0",
+    (_Scalar, bool): "1,0,{name},a[{i}],0.0,0.0,0,0",
+    (_Float, float): "3,0,{name},0,a[{i}],0.0,0,0",
+    (_Float, int): "3,0,{name},0,float(a[{i}]),0.0,0,0",
+    (_Bool, bool): "1,0,{name},a[{i}],0.0,0.0,0,0",
+    (_Enum, DType): "12,0,{name},a[{i}],0.0,0.0,0,0",
+    (_Device, Device): "15,0,{name},a[{i}].code,0.0,0.0,0,0",
+}
+
+
+def _packer(op: OpOverload, types: tuple, positional: int, names: tuple):
+    """A function that packs arguments of exactly these types (the first ``positional`` by
+    position, the rest by these ``names``) for ``op`` with one ``struct.pack``, made once per
+    overload, types and names: the per-overload precompiled packing that keeps small operations
+    fast. None if some argument needs the general path (lists, strings, conversions, errors)."""
+    params = op._params or op._compile()
+    if positional > op._positional:
+        return None
+    try:
+        chosen = params[:positional] + [op._by_name[name] for name in names]
+    except KeyError:
+        return None
+    if len(set(map(id, chosen))) < len(chosen) or any(p.required and p not in chosen for p in params):
+        return None
+    fields = []
+    for i, (param, kind) in enumerate(zip(chosen, types)):
+        name = 0 if i < positional else param.name_pointer
+        arg_type = param.type
+        if isinstance(arg_type, _Optional):
+            if kind is type(None):
+                fields.append(f"0,0,{name},0,0.0,0.0,0,0")
+                continue
+            arg_type = arg_type.element
+        if isinstance(arg_type, _List) and isinstance(arg_type.element, _Int) and arg_type.size and kind is int:
+            arg_type = arg_type.element  # one int for int[N]: the library repeats it
+        key = (type(arg_type), "tensor" if issubclass(kind, Tensor) else kind)
+        if key not in _FAST_FIELDS:
+            return None
+        fields.append(_FAST_FIELDS[key].format(i=i, name=name))
+    layout = struct.Struct("=" + _VALUE.format.lstrip("=") * len(types))
+    namespace = {"pack": layout.pack}
+    exec(f"def packed(a):\n    return pack({', '.join(fields)})", namespace)  # noqa: S102 - code made above
+    return namespace["packed"]
+
+
+class _ArgumentTensors:
+    """The tensors among a fast call's arguments, by handle (for results that are arguments)."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple):
+        self.args = args
+
+    def get(self, handle, default=None):
+        for arg in self.args:
+            if isinstance(arg, Tensor) and arg._handle == handle:
+                return arg
+        return default
+
+    __getitem__ = get
+
+
+_local = threading.local()
+
+
+def _out_buffer(count: int):
+    """This thread's buffer of Values for results (the library writes results there)."""
+    buffer = getattr(_local, "out", None)
+    if buffer is None or len(buffer) < count:
+        buffer = _local.out = (Value * max(count, 16))()
+    return buffer
+
+
+def _result(op: OpOverload, out, index: int, tensors: dict):
+    """Result ``index`` of the call just made, as a Python value."""
+    tag, from_argument, _, int_value, real, imag, ptr, length = _VALUE.unpack_from(out, index * _VALUE.size)
+    if tag == _native.VALUE_TENSOR:
+        return tensors[ptr] if from_argument else _owned(ptr)
+    if tag in (_native.VALUE_TENSOR_LIST, _native.VALUE_OPTIONAL_TENSOR_LIST):
+        handles = (ctypes.c_void_p * length).from_address(ptr) if length else ()
+        return [None if h is None else tensors.get(h) or _owned(h) for h in handles]
+    if tag == _native.VALUE_NONE:
+        return None
+    if tag == _native.VALUE_BOOL:
+        return bool(int_value)
+    if tag == _native.VALUE_INT:
+        return int_value
+    if tag == _native.VALUE_FLOAT:
+        return real
+    if tag == _native.VALUE_COMPLEX:
+        return complex(real, imag)
+    if tag == _native.VALUE_SCALAR_TYPE:
+        return DType.from_code(int_value)
+    if tag == _native.VALUE_LAYOUT:
+        return Layout(int_value)
+    if tag == _native.VALUE_MEMORY_FORMAT:
+        return MemoryFormat(int_value)
+    if tag == _native.VALUE_DEVICE:
+        return Device.from_code(int_value)
+    if tag == _native.VALUE_INT_LIST:
+        return list((ctypes.c_int64 * length).from_address(ptr)) if length else []
+    if tag == _native.VALUE_STR:
+        return ctypes.string_at(ptr).decode()
+    raise SimpleTorchError(f"{op.qualified_name} returned a value with the unknown tag {tag}")
+
+
+#: Argument types whose strict fit depends on the type alone, so that a packet can remember which
+#: overload a call with these types picked.
+_CACHEABLE = {int, float, bool, complex, str, type(None), DType, Layout, MemoryFormat, Device, Generator}
+
+
+class OpOverloadPacket:
+    """All overloads of one operator, e.g. ``st.ops.aten.add``: calling it picks the first
+    overload whose schema the arguments fit exactly (a number for a Scalar, a tensor for a
+    Tensor), else the first they fit after conversions (a number as a 0-d tensor), as
+    ``torch.ops`` does. ``.Tensor``, ``.Scalar``, ``.default``, ... are the overloads.
+
+    Example:
+        >>> st.ops.aten.mul(st.ones(2), 3).tolist(), st.ops.aten.mul.overloads()
+        ([3.0, 3.0], ['Scalar', 'Tensor', 'Scalar_out', 'out'])
+    """
+
+    def __init__(self, namespace: str, name: str, entries: list):
+        self.namespace, self.name = namespace, name
+        # default first, out= forms last: the order in which calls try them
+        entries = sorted(entries, key=lambda entry: (entry[0] != "default", "out" in entry[0].lower().split("_")))
+        self._overloads = {overload: OpOverload(namespace, name, overload, op_id, schema) for overload, op_id, schema in entries}
+        self.__doc__ = "\n".join(entry[2] for entry in entries)
+        self._chosen: dict = {}
+
+    def __repr__(self) -> str:
+        return f"<OpOverloadPacket {self.namespace}.{self.name}>"
+
+    def overloads(self) -> list[str]:
+        """The overload names, in the order calls try them.
+
+        Example:
+            >>> st.ops.aten.relu.overloads()
+            ['default', 'out']
+        """
+        return list(self._overloads)
+
+    def __getattr__(self, overload: str) -> OpOverload:
+        try:
+            return self._overloads[overload]
+        except KeyError:
+            raise AttributeError(
+                f"{self.namespace}::{self.name} has no overload {overload!r}; its overloads are: {', '.join(self._overloads)}"
+            ) from None
+
+    def __dir__(self):
+        return list(self._overloads)
+
+    def resolve(self, args: tuple, kwargs: dict) -> OpOverload:
+        """The overload a call with these arguments runs; TypeError listing every schema if
+        none fits.
+
+        Example:
+            >>> st.ops.aten.add.resolve((st.ones(2), 1), {})
+            <OpOverload aten.add.Scalar>
+        """
+        key = None
+        if all(type(a) in _CACHEABLE or isinstance(a, Tensor) for a in args) and all(
+            type(v) in _CACHEABLE or isinstance(v, Tensor) for v in kwargs.values()
+        ):
+            key = (*map(type, args), *kwargs, *map(type, kwargs.values()))
+            chosen = self._chosen.get(key)
+            if chosen is not None:
+                return chosen
+        for strict in (True, False):
+            for overload in self._overloads.values():
+                try:
+                    fits = overload._fits(args, kwargs, strict)
+                except ArgumentTypeError:
+                    continue  # a schema torchgen cannot read
+                if fits:
+                    if strict and key is not None:
+                        self._chosen[key] = overload
+                    return overload
+        given = ", ".join([_type_name(a) for a in args] + [f"{k}={_type_name(v)}" for k, v in kwargs.items()])
+        schemas = "\n  ".join(o.schema for o in self._overloads.values())
+        raise ArgumentTypeError(f"{self.namespace}::{self.name}() got ({given}), which fits none of its overloads:\n  {schemas}")
+
+    def __call__(self, /, *args, **kwargs):  # '/': an operator's argument may be called self
+        return self.resolve(args, kwargs)(*args, **kwargs)
+
+
+def _type_name(value) -> str:
+    if isinstance(value, Tensor):
+        return "Tensor(<freed>)" if value._handle is None else f"Tensor({value.dtype}{list(value.shape)})"
+    return type(value).__name__
+
+
+class _Namespace:
+    """``st.ops.aten`` (or another namespace): its operators as attributes, made on first use.
+
+    Example:
+        >>> st.ops.aten.relu
+        <OpOverloadPacket aten.relu>
+    """
+
+    def __init__(self, namespace: str):
+        self._namespace = namespace
+        self._packets: dict[str, OpOverloadPacket] = {}
+
+    def __getattr__(self, name: str) -> OpOverloadPacket:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        packet = self._packets.get(name)
+        if packet is None:
+            names = _operators().get(self._namespace, {})
+            if name not in names:
+                import difflib
+
+                close = difflib.get_close_matches(name, list(names), n=5)
+                hint = f"; the closest names are: {', '.join(close)}" if close else ""
+                raise AttributeError(f"there is no operator {self._namespace}::{name}{hint}")
+            packet = self._packets[name] = OpOverloadPacket(self._namespace, name, names[name])
+        return packet
+
+    def __dir__(self):
+        return sorted(_operators().get(self._namespace, {}))
+
+    def __repr__(self) -> str:
+        return f"<st.ops.{self._namespace}>"
+
+
+_namespaces: dict[str, _Namespace] = {}
+
+
+def __getattr__(namespace: str) -> _Namespace:
+    """``st.ops.<namespace>``: aten, prim, quantized, ... as libtorch registers them."""
+    if namespace.startswith("__"):
+        raise AttributeError(namespace)
+    if namespace not in _namespaces:
+        if namespace not in _operators():
+            raise AttributeError(f"libtorch registers no operator namespace {namespace!r}; it has: {', '.join(sorted(_operators()))}")
+        _namespaces[namespace] = _Namespace(namespace)
+    return _namespaces[namespace]
+
+
+aten = _Namespace("aten")
+_namespaces["aten"] = aten
