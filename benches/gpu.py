@@ -186,18 +186,8 @@ def cell(seconds: float, rate: float | None, unit: str) -> str:
 
 
 def table(results: dict) -> str:
-    lines = [
-        f"machine: {results['machine']}",
-        "",
-        "| group | operation | simple_torch | torch | ours/torch | goal |",
-        "|---|---|---:|---:|---:|---|",
-    ]
-    for row in results["rows"]:
-        lines.append(
-            f"| {row['group']} | {row['name']} | {cell(row['ours_s'], row['ours_rate'], row['unit'])} | "
-            f"{cell(row['torch_s'], row['torch_rate'], row['unit'])} | {row['ratio']:.2f} | {row['goal']} |"
-        )
-    return "\n".join(lines)
+    """python_vs_torch's table, each time with its rate (GB/s, TFLOP/s) where it has one."""
+    return python_vs_torch.table(results, lambda row, side: cell(row[f"{side}_s"], row[f"{side}_rate"], row["unit"]))
 
 
 def main() -> None:

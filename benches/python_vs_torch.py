@@ -200,7 +200,10 @@ def show(value: float) -> str:
     return f"{value / 1e-9:.0f} ns"
 
 
-def table(results: dict) -> str:
+def table(results: dict, cell=None) -> str:
+    """The results as a Markdown table; ``cell(row, side)`` ("ours" or "torch") writes a time
+    (default: the median, as :func:`show` writes it)."""
+    cell = cell or (lambda row, side: show(row[f"{side}_s"]))
     lines = [
         f"machine: {results['machine']}",
         "",
@@ -209,8 +212,7 @@ def table(results: dict) -> str:
     ]
     for row in results["rows"]:
         lines.append(
-            f"| {row['group']} | {row['name']} | {show(row['ours_s'])} | {show(row['torch_s'])} | "
-            f"{row['ratio']:.2f} | {row['goal']} |"
+            f"| {row['group']} | {row['name']} | {cell(row, 'ours')} | {cell(row, 'torch')} | {row['ratio']:.2f} | {row['goal']} |"
         )
     return "\n".join(lines)
 

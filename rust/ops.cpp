@@ -12,6 +12,7 @@
 // each tag against the argument's real type, and defaults for what was left out.
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/ScalarOps.h>
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -241,8 +242,8 @@ struct Call {
         if (tag == RT_TORCH_VALUE_NONE) return c10::IValue();
         return convert(arg, type->castRaw<c10::OptionalType>()->getElementType(), v);
       case c10::TypeKind::TensorType:
-        if (tag != RT_TORCH_VALUE_TENSOR) wrong(arg, v);
-        return tensor_at(v.ptr);
+        if (tag == RT_TORCH_VALUE_TENSOR) return tensor_at(v.ptr);
+        return wrapped_number(arg, v);
       case c10::TypeKind::IntType:
       case c10::TypeKind::SymIntType:
         if (tag != RT_TORCH_VALUE_INT) wrong(arg, v);
@@ -302,6 +303,15 @@ struct Call {
                                                  arg.real_type()->annotation_str() +
                                                  ", which the generic entry cannot pass yet");
     }
+  }
+
+  // A number where a Tensor goes, as PyTorch's Python bindings make it: a 0-d tensor marked as a
+  // wrapped number, which takes no part in choosing the result's dtype (int32 tensor + 3 stays
+  // int32; float16 tensor * 2.5 stays float16).
+  c10::IValue wrapped_number(const c10::Argument& arg, const RtTorchValue& v) {
+    at::Tensor tensor = at::scalar_to_tensor(scalar(arg, v).toScalar());
+    tensor.unsafeGetTensorImpl()->set_wrapped_number(true);
+    return tensor;
   }
 
   c10::IValue scalar(const c10::Argument& arg, const RtTorchValue& v) {

@@ -132,7 +132,9 @@ extern "C" {
 
 int simple_torch_to_dlpack(const void* tensor, int versioned, void** out, char* error, size_t error_len) {
   return guarded(error, error_len, [&] {
-    const auto& source = *static_cast<const at::Tensor*>(tensor);
+    // DLPack has no lazy conjugate or negative bit: a tensor carrying one (x.conj(), x.H) is
+    // exported with the bit applied, which copies it, as torch.from_dlpack(x.resolve_conj()) would.
+    const auto source = static_cast<const at::Tensor*>(tensor)->resolve_conj().resolve_neg();
     *out = versioned ? static_cast<void*>(Counted<DLManagedTensorVersioned>::wrap(at::toDLPackVersioned(source)))
                      : static_cast<void*>(Counted<DLManagedTensor>::wrap(at::toDLPack(source)));
   });

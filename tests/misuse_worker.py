@@ -443,6 +443,7 @@ OpValue = _native.Value
 # The tags (RT_TORCH_VALUE_*) by number: "NONE", "BOOL", ...
 TAG_NAMES = {getattr(_native, name): name.removeprefix("VALUE_") for name in dir(_native) if name.startswith("VALUE_")}
 UNKNOWN_TAGS = (17, 255, -1, 2**31 - 1)
+NUMBER_TAGS = (VALUE_BOOL, VALUE_INT, VALUE_FLOAT, VALUE_COMPLEX)
 INT64, FLOAT64 = 4, 7
 UNWRITTEN = -12345  # the tag of every out slot before a call: a slot still holding it was not written
 _op_ids: dict[tuple[str, str], int] = {}
@@ -598,8 +599,9 @@ def sites() -> list[Site]:
                        plain(VALUE_BOOL, int_value=0), ints(0, 0), plain(VALUE_INT, int_value=1),
                        items(VALUE_BOOL_LIST, ctypes.c_uint8, [1, 1, 1])]
     return [
-        Site("Tensor", ("aten::mm", ""), [x, x], 1, {VALUE_TENSOR}),
-        Site("Tensor?", ("aten::conv2d", ""), [image, kernel, tensor((1,))], 2, {VALUE_TENSOR, VALUE_NONE}),
+        # A number fits a Tensor as a wrapped number (libtorch may then refuse its shape: "any").
+        Site("Tensor", ("aten::mm", ""), [x, x], 1, {VALUE_TENSOR, *NUMBER_TAGS}),
+        Site("Tensor?", ("aten::conv2d", ""), [image, kernel, tensor((1,))], 2, {VALUE_TENSOR, VALUE_NONE, *NUMBER_TAGS}),
         Site("int", select, select_args, 1, {VALUE_INT}),
         Site("SymInt", select, select_args, 2, {VALUE_INT}),
         Site("float", dropout, dropout_args, 1, {VALUE_FLOAT, VALUE_INT}),

@@ -461,7 +461,7 @@ def test_each_error_kind_raises_its_class_with_the_message():
         (ARGUMENT, ValueError, lambda: call("aten::mm", tensor(a), tensor(b)),
          "aten::mm(float32[2, 3] on cpu, float32[4, 5] on cpu): mat1 and mat2 shapes cannot be multiplied"),
         (INDEX, IndexError, lambda: call("aten::select.int", tensor(a), integer(0), integer(5)), "index 5 out of range"),
-        (TYPE, TypeError, lambda: call("aten::mm", tensor(a), integer(3)), "argument 'mat2' must be Tensor, not an int"),
+        (TYPE, TypeError, lambda: call("aten::mm", tensor(a), string("x")), "argument 'mat2' must be Tensor, not a str"),
         (TYPE, TypeError, lambda: call("aten::mm", tensor(a)), "is missing argument 'mat2'"),
         (TYPE, TypeError, lambda: call("aten::mm", tensor(a), tensor(b), beta=integer(1)), "has no argument named 'beta'"),
         (TYPE, TypeError, lambda: call("aten::mm", tensor(a), tensor(b), tensor(a)), "takes 2 positional arguments but 3"),
@@ -512,3 +512,12 @@ def test_libtorch_errors_show_the_arguments_given():
     message = last_error()[0]
     a.free()  # before failing: pytest keeps a failed test's frames, and so its wrappers
     assert "aten::sum.dim_IntList(float32[2, 3] on cpu, [5]" in message, message  # shows "None" for [5]
+
+
+def test_a_number_for_a_tensor_is_a_wrapped_number_as_in_torch():
+    """A number where a Tensor goes does not decide the result's dtype, as torch's bindings do."""
+    for dtype, number in [(torch.int32, integer(3)), (torch.float16, _value(VALUE_FLOAT, None, real=2.5))]:
+        theirs = torch.ones((), dtype=dtype)
+        (result,) = call("aten::mul.Tensor", tensor(st.from_torch(theirs)), number)
+        with st.TorchTensorWrapper(result.ptr) as product:
+            assert product.dtype.name == str(dtype).removeprefix("torch.")

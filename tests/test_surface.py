@@ -270,3 +270,22 @@ def test_generators_give_torchs_numbers_and_are_checked_handles():
     ours._handle = None
     with pytest.raises(st.HandleError, match=f"generator handle {handle:#x} was already freed"):
         st._native.lib.rt_torch_torchgenerator_manual_seed(handle, 1)
+
+
+def test_mypy_types_calls_through_the_stubs(tmp_path):
+    """With the installed stubs, mypy knows what the generated surface returns and takes."""
+    mypy = pytest.importorskip("mypy.api")
+    code = tmp_path / "user.py"
+    code.write_text(
+        "import simple_torch as st\n"
+        "x = st.ones(2, 3)\n"
+        "y = (x @ st.ones(3, 4)).sum(dim=1, keepdim=True)\n"
+        "reveal_type(y)\n"
+        "n: int = st.cat([x, x])\n"
+        "st.ops.aten.add.Tensor(x, 'one')\n"
+    )
+    out, _, status = mypy.run([str(code), "--no-incremental", "--follow-imports=silent"])
+    assert 'Revealed type is "simple_torch._tensor.TorchTensorWrapper"' in out, out
+    assert 'user.py:5: error: Incompatible types in assignment (expression has type "TorchTensorWrapper"' in out, out
+    assert 'user.py:6: error: Argument 2 to "__call__" of "_Tensor" has incompatible type "str"' in out, out
+    assert status == 1 and out.count("error:") == 2, out

@@ -4,7 +4,8 @@
 The YAML says which operators are functions (``st.cat``, ``st.where``, ...) and which are Tensor
 methods (``x.sum(dim=1)``, ``x.add_(y)``, ...). Each becomes a callable over the operator's
 overload packet (:mod:`simple_torch.ops`), made on first use and then kept, with torch's Python
-conventions on top: sizes given as separate ints (``x.view(2, 3)``), ``input=`` as the name of
+conventions on top: sizes given as separate ints (``x.view(2, 3)``), tensors as separate
+arguments where the operator takes a list (``st.meshgrid(x, y)``), ``input=`` as the name of
 the first argument, and dtype and device defaults from the ``dl`` config for factories.
 
 The YAML is read with two regular expressions rather than a YAML parser: every entry starts
@@ -62,15 +63,26 @@ def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
     try:
         overload = packet.resolve(args, kwargs)
     except ArgumentTypeError as error:
-        rest = args[1:]
-        if len(rest) < 2 or not all(type(item) is int for item in rest):
-            raise
-        try:
-            overload = packet.resolve((args[0], rest), kwargs)
-        except ArgumentTypeError:
+        for packed in _varargs(args):
+            try:
+                overload = packet.resolve(packed, kwargs)
+            except ArgumentTypeError:
+                continue
+            args = packed
+            break
+        else:
             raise error from None
-        args = (args[0], rest)
     return overload(*args, **kwargs)
+
+
+def _varargs(args: tuple):
+    """The arguments as torch's Python bindings also read them: sizes after the tensor as
+    separate ints (``x.view(2, 3)``), and tensors as separate arguments where the operator takes
+    one list of them (``st.meshgrid(x, y)``, ``st.broadcast_tensors(a, b)``)."""
+    if len(args) >= 3 and all(type(item) is int for item in args[1:]):
+        yield (args[0], args[1:])
+    if args and all(isinstance(item, ops.Tensor) for item in args):
+        yield (list(args),)
 
 
 def method(name: str):

@@ -322,12 +322,12 @@ class TorchTensorWrapper(_GeneratedMethods):
         if isinstance(other, TorchTensorWrapper):
             a, b = (other._live(), self._live()) if reflected else (self._live(), other._live())
             return _owned(function(a, b), self, other)
-        scalar = _scalar_handle(other, self.dtype)
-        try:
-            a, b = (scalar, self._live()) if reflected else (self._live(), scalar)
-            return _owned(function(a, b), self)
-        finally:
-            lib.rt_torch_torchtensor_free(scalar)
+        if not isinstance(other, numbers.Number):
+            raise TypeError(f"unsupported operand: {type(other).__name__} (use a tensor or a number)")
+        # A number goes through the generic entry, which makes it a wrapped number as torch does,
+        # so that it does not decide the result's dtype (int32 tensor * 3 stays int32).
+        overload = getattr(ops.aten, _ATEN_OF_TYPED[id(function)]).Tensor
+        return overload(other, self) if reflected else overload(self, other)
 
     def add(self, other) -> TorchTensorWrapper:
         """Element-wise sum with a tensor or a number, broadcasting (also ``self + other``).
@@ -844,15 +844,6 @@ class TorchTensorWrapper(_GeneratedMethods):
     def __contains__(self, element) -> bool:
         return bool((self == element).any())
 
-    def item(self):
-        """The value of a one-element tensor as a Python number.
-
-        Example:
-            >>> st.tensor([2.5]).item()
-            2.5
-        """
-        return ops.aten.item.default(self)
-
     def __bool__(self) -> bool:
         if self.numel() != 1:
             raise ArgumentError(f"Boolean value of Tensor with {self.numel()} elements is ambiguous")
@@ -1128,3 +1119,5 @@ Tensor = TorchTensorWrapper
 
 _operators()
 ops.Tensor, ops._owned, ops.scalar_tensor = TorchTensorWrapper, _owned, scalar_tensor
+#: The aten operator behind each typed hot path (by the ctypes function's id), for number operands.
+_ATEN_OF_TYPED = {id(_add): "add", id(_sub): "sub", id(_mul): "mul", id(_div): "div"}

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import numbers
+from typing import Any, Sequence
 
 from . import ops
 from ._native import lib
@@ -22,6 +23,12 @@ from .config import dl
 from .devices import Device
 from .dtypes import DType
 from .errors import UnsupportedError
+from .generators import Generator
+
+# What the factories take: sizes, a dtype (a DType, a name, a NumPy or torch dtype) and a device.
+_Size = int | Sequence[int]
+_DType = DType | str | None
+_Device = Device | str | int | None
 
 
 def _device(device, policy=None) -> Device:
@@ -42,7 +49,7 @@ def _no_grad(requires_grad: bool) -> None:
         raise UnsupportedError("requires_grad=True: simple_torch does not record gradients yet")
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def zeros(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """A tensor of zeros, as ``torch.zeros``: ``st.zeros(2, 3)`` or ``st.zeros((2, 3))``; the dtype
     and device default to the ``dl`` config's (float32 on the CPU unless configured).
 
@@ -55,7 +62,7 @@ def zeros(*size, dtype=None, device=None, requires_grad=False, policy=None) -> T
     return TorchTensorWrapper.tensor_zeros(*size, dtype=_floating(dtype), device=device, policy=policy)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def ones(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """A tensor of ones, as ``torch.ones``.
 
     Example:
@@ -67,7 +74,7 @@ def ones(*size, dtype=None, device=None, requires_grad=False, policy=None) -> To
     return TorchTensorWrapper.tensor_ones(*size, dtype=_floating(dtype), device=device, policy=policy)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def empty(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """An uninitialised tensor, as ``torch.empty``.
 
     Example:
@@ -78,7 +85,8 @@ def empty(*size, dtype=None, device=None, requires_grad=False, policy=None) -> T
     return ops.aten.empty.memory_format(_sizes(size), dtype=_floating(dtype), device=_device(device, policy))
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def full(size: _Size, fill_value: complex, *, dtype: _DType = None, device: _Device = None, requires_grad: bool = False,
+         policy: str | None = None) -> TorchTensorWrapper:
     """A tensor filled with ``fill_value``, as ``torch.full``: the dtype follows the value (bool,
     int64, the default float dtype, complex64) unless given.
 
@@ -99,7 +107,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, poli
     return ops.aten.full.default(_sizes((size,)), fill_value, dtype=DType.from_any(dtype), device=_device(device, policy))
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def rand(*size: _Size, generator: Generator | None = None, dtype: _DType = None, device: _Device = None,
+         requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Uniform samples in [0, 1), as ``torch.rand`` (the same numbers after the same
     ``manual_seed``).
 
@@ -111,7 +120,8 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, po
     return ops.aten.rand(_sizes(size), generator=generator, dtype=_floating(dtype), device=_device(device, policy))
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def randn(*size: _Size, generator: Generator | None = None, dtype: _DType = None, device: _Device = None,
+          requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Standard normal samples, as ``torch.randn`` (the same numbers after the same
     ``manual_seed``, or from a :class:`Generator` with the same seed).
 
@@ -126,7 +136,8 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, p
     return TorchTensorWrapper.tensor_randn(*size, dtype=_floating(dtype), device=device, policy=policy)
 
 
-def randint(*args, generator=None, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def randint(*args: int | Sequence[int], generator: Generator | None = None, dtype: _DType = None, device: _Device = None,
+            requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Random integers in [low, high), as ``torch.randint(high, size)`` or
     ``torch.randint(low, high, size)``; int64 unless ``dtype`` says otherwise.
 
@@ -139,7 +150,8 @@ def randint(*args, generator=None, dtype=None, device=None, requires_grad=False,
     return ops.aten.randint(*args, generator=generator, dtype=dtype, device=_device(device, policy))
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def arange(start: float, end: float | None = None, step: float = 1, *, dtype: _DType = None, device: _Device = None,
+           requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Values from ``start`` to ``end`` (exclusive) by ``step``, as ``torch.arange``: int64 for
     integer arguments, else the default float dtype.
 
@@ -155,7 +167,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return ops.aten.arange.start_step(start, end, step, dtype=DType.from_any(dtype), device=_device(device, policy))
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def linspace(start: float, end: float, steps: int, *, dtype: _DType = None, device: _Device = None,
+             requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """``steps`` evenly spaced values from ``start`` to ``end``, as ``torch.linspace``.
 
     Example:
@@ -166,7 +179,8 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
     return ops.aten.linspace.default(start, end, steps, dtype=_floating(dtype), device=_device(device, policy))
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def eye(n: int, m: int | None = None, *, dtype: _DType = None, device: _Device = None, requires_grad: bool = False,
+        policy: str | None = None) -> TorchTensorWrapper:
     """The ``n`` × ``m`` identity matrix (square without ``m``), as ``torch.eye``.
 
     Example:
@@ -177,7 +191,8 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, policy=None)
     return ops.aten.eye.m(n, n if m is None else m, dtype=_floating(dtype), device=_device(device, policy))
 
 
-def tensor(data, *, dtype=None, device=None, requires_grad=False, policy=None) -> TorchTensorWrapper:
+def tensor(data: Any, *, dtype: _DType = None, device: _Device = None, requires_grad: bool = False,
+           policy: str | None = None) -> TorchTensorWrapper:
     """A new tensor holding a copy of ``data`` (nested numbers, a NumPy array or a tensor), as
     ``torch.tensor``: the dtype is inferred as torch infers it unless given.
 
@@ -209,7 +224,7 @@ def manual_seed(seed: int) -> None:
     lib.rt_torch_manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
 
 
-def einsum(equation: str, *operands) -> TorchTensorWrapper:
+def einsum(equation: str, *operands: TorchTensorWrapper | Sequence[TorchTensorWrapper]) -> TorchTensorWrapper:
     """Einstein summation, as ``torch.einsum``: the operands as separate arguments or one list.
 
     Example:
@@ -221,7 +236,8 @@ def einsum(equation: str, *operands) -> TorchTensorWrapper:
     return ops.aten.einsum.default(equation, list(operands))
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None) -> TorchTensorWrapper:  # noqa: A002 - torch's name
+def norm(input: TorchTensorWrapper, p: float | str | None = "fro", dim: int | Sequence[int] | None = None,  # noqa: A002
+         keepdim: bool = False, dtype: _DType = None) -> TorchTensorWrapper:
     """The norm of ``input``, as ``torch.norm``: a vector norm of order ``p`` (a number; "fro" is
     2) over ``dim`` (all elements without it), or the nuclear matrix norm for ``p="nuc"``.
 
@@ -237,7 +253,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None) -> TorchTensorWrap
     return ops.aten.linalg_vector_norm.default(input, order, dim, keepdim, dtype=dtype)
 
 
-def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002 - torch's names
+def unique(input: TorchTensorWrapper, sorted: bool = True, return_inverse: bool = False,  # noqa: A002 - torch's names
+           return_counts: bool = False, dim: int | None = None) -> TorchTensorWrapper | tuple[TorchTensorWrapper, ...]:
     """The distinct values of ``input`` (or distinct slices along ``dim``), as ``torch.unique``:
     a tensor, or a tuple with the inverse indices and/or the counts when asked for.
 

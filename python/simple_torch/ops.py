@@ -132,12 +132,11 @@ class _Tensor(_ArgType):
         return isinstance(value, Tensor) or (not strict and _is_number(value))
 
     def pack(self, value, name, keep, tensors):
-        if not isinstance(value, Tensor):
-            if not _is_number(value):
-                raise self.mismatch(value)
-            value = scalar_tensor(value)
-            keep.append(value)
-        return (_native.VALUE_TENSOR, 0, name, 0, 0.0, 0.0, _handle(value, tensors), 0)
+        if isinstance(value, Tensor):
+            return (_native.VALUE_TENSOR, 0, name, 0, 0.0, 0.0, _handle(value, tensors), 0)
+        if not _is_number(value):
+            raise self.mismatch(value)
+        return _SCALAR.pack(value, name, keep, tensors)  # the library makes it a wrapped number, as torch does
 
 
 class _Int(_ArgType):
@@ -323,6 +322,16 @@ def _is_sequence(value) -> bool:
     )
 
 
+def _as_tensor(value, keep: list):
+    """A tensor in a list of tensors: a number becomes a 0-d tensor (kept alive by `keep`)."""
+    if isinstance(value, Tensor):
+        return value
+    if not _is_number(value):
+        raise _Mismatch(f"must hold tensors, not {_type_name(value)}")
+    keep.append(scalar_tensor(value))
+    return keep[-1]
+
+
 class _List(_ArgType):
     """``T[]`` and ``T[N]``: a sequence of T; for ``int[N]`` also one int, as torch takes it."""
 
@@ -357,7 +366,7 @@ class _List(_ArgType):
             else:
                 array, tag = (ctypes.c_double * count)(*map(float, items)), _native.VALUE_FLOAT_LIST
         elif isinstance(element, (_Tensor, _Optional)):
-            handles = [None if item is None else element.pack(item, 0, keep, tensors)[6] for item in items]
+            handles = [None if item is None else _handle(_as_tensor(item, keep), tensors) for item in items]
             array = (ctypes.c_void_p * count)(*handles)
             tag = _native.VALUE_TENSOR_LIST if isinstance(element, _Tensor) else _native.VALUE_OPTIONAL_TENSOR_LIST
         else:
@@ -366,6 +375,8 @@ class _List(_ArgType):
         return (tag, 0, name, 0, 0.0, 0.0, ctypes.addressof(array), count)
 
 
+_SCALAR = _Scalar()
+
 _BASE_TYPES = {
     "Tensor": _Tensor(),
     "int": _Int(),
@@ -373,7 +384,7 @@ _BASE_TYPES = {
     "float": _Float(),
     "bool": _Bool(),
     "str": _Str(),
-    "Scalar": _Scalar(),
+    "Scalar": _SCALAR,
     "ScalarType": _Enum("ScalarType", DType, _native.VALUE_SCALAR_TYPE),
     "Layout": _Enum("Layout", Layout, _native.VALUE_LAYOUT),
     "MemoryFormat": _Enum("MemoryFormat", MemoryFormat, _native.VALUE_MEMORY_FORMAT),
@@ -558,6 +569,9 @@ _UNSEEN = object()
 #: path's whole conversion. Anything not here (lists, names, conversions) takes the general path.
 _FAST_FIELDS = {
     (_Tensor, "tensor"): "6,0,{name},0,0.0,0.0,a[{i}]._handle,0",
+    (_Tensor, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
+    (_Tensor, float): "3,0,{name},0,a[{i}],0.0,0,0",
+    (_Tensor, bool): "1,0,{name},a[{i}],0.0,0.0,0,0",
     (_Int, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
     (_Scalar, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
     (_Scalar, float): "3,0,{name},0,a[{i}],0.0,0,0",

@@ -18,7 +18,9 @@ use crate::handles::{self, register_tensor, SharedTensor, TorchTensor};
 
 /// No value: an optional argument left out, or an undefined tensor returned.
 pub const RT_TORCH_VALUE_NONE: i32 = 0;
-/// `int_value` is 0 or 1. Also fits a `Scalar` argument.
+/// `int_value` is 0 or 1. Also fits a `Scalar` argument, and a `Tensor` one as PyTorch's
+/// Python bindings take a number there: a 0-d "wrapped number" tensor, which does not decide the
+/// result's dtype (as INT, FLOAT and COMPLEX do too).
 pub const RT_TORCH_VALUE_BOOL: i32 = 1;
 /// `int_value`. Fits `int`, `SymInt` and `Scalar`, and `float`/`complex` by conversion; an
 /// `int[N]` argument repeats it N times, as PyTorch does.

@@ -582,9 +582,15 @@ int main(void) {
 
     RtTorchValue args[6];
     args[0] = tensor_arg(a);
+    args[1] = str_arg("three");
+    if (rt_torch_op_call(mm_op, args, 2, out, 4) != -1) fail("mm(a, \"three\") did not fail");
+    expect_error("rt_torch_op_call", "aten::mm: argument 'mat2' must be Tensor, not a str", RT_TORCH_ERROR_TYPE, "a wrong tag: a str for a Tensor");
+    /* A number where a Tensor goes is a wrapped number, as in PyTorch: it does not decide the dtype. */
     args[1] = int_arg(3);
-    if (rt_torch_op_call(mm_op, args, 2, out, 4) != -1) fail("mm(a, 3) did not fail");
-    expect_error("rt_torch_op_call", "aten::mm: argument 'mat2' must be Tensor, not an int", RT_TORCH_ERROR_TYPE, "a wrong tag: an int for a Tensor");
+    if (rt_torch_op_call(find_op("aten::mul", "Tensor"), args, 2, out, 4) != 1) fail("mul.Tensor(a, 3) failed");
+    if (rt_torch_torchtensor_dtype((TorchTensor *)out[0].ptr) != RT_TORCH_DTYPE_FLOAT32) fail("a * 3 is not float32");
+    check_floats((TorchTensor *)out[0].ptr, (const float[]){3, 6, 9, 12, 15, 18}, 6, "mul.Tensor(a, 3): a number as a wrapped-number tensor");
+    release((TorchTensor *)out[0].ptr);
     args[1] = tensor_arg(b);
     if (rt_torch_op_call(mm_op, args, 1, out, 4) != -1) fail("mm(a) did not fail");
     expect_error("rt_torch_op_call", "aten::mm is missing argument 'mat2'", RT_TORCH_ERROR_TYPE, "a missing argument");

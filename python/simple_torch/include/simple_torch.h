@@ -17,7 +17,9 @@
 #define RT_TORCH_VALUE_NONE 0
 
 /**
- * `int_value` is 0 or 1. Also fits a `Scalar` argument.
+ * `int_value` is 0 or 1. Also fits a `Scalar` argument, and a `Tensor` one as PyTorch's
+ * Python bindings take a number there: a 0-d "wrapped number" tensor, which does not decide the
+ * result's dtype (as INT, FLOAT and COMPLEX do too).
  */
 #define RT_TORCH_VALUE_BOOL 1
 
