@@ -7,18 +7,15 @@ import operator
 import struct
 from typing import TYPE_CHECKING
 
-from . import _dlpack, _surface, ops
+from . import _dlpack, _protocols, _surface, ops
 from ._native import int64_array, lib
 from .config import default_device_code, dl, resolve_device
 from .devices import Device
 from .dtypes import DType
-from .errors import ArgumentError, FreedTensorError
+from .errors import FreedTensorError
 from .size import CallableInt, Flag, Size
 from .streams import Stream
 
-#: ``repr`` shows every value of tensors with at most this many elements, and a summary (the
-#: first and last three along each dimension) of larger ones, as torch does.
-REPR_MAX_VALUES = 1000
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -823,90 +820,13 @@ class TorchTensorWrapper(_GeneratedMethods):
     def __rtruediv__(self, other) -> TorchTensorWrapper:
         return self._binary(_div, other, reflected=True)
 
-    # The other operators come from aten (see _operators below the class).
+    # Python's other protocols (operators, indexing, conversions, printing, T/mT/H/mH) are set
+    # on the class by _protocols.install, below: they are written in terms of aten operators.
 
     #: NumPy defers to the tensor's reflected operators (``numpy.float32(2) * t`` is a tensor).
     __array_ufunc__ = None
     #: Defining ``__eq__`` drops the default hash: tensors hash by identity, as torch's do.
     __hash__ = object.__hash__
-
-    def __len__(self) -> int:
-        shape = self._per_dim(lib.rt_torch_torchtensor_shape)
-        if not shape:
-            raise TypeError("len() of a 0-d tensor")
-        return shape[0]
-
-    def __iter__(self):
-        if self.dim() == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return iter(ops.aten.unbind.int(self, 0))
-
-    def __contains__(self, element) -> bool:
-        return bool((self == element).any())
-
-    def __bool__(self) -> bool:
-        if self.numel() != 1:
-            raise ArgumentError(f"Boolean value of Tensor with {self.numel()} elements is ambiguous")
-        return bool(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __complex__(self) -> complex:
-        return complex(self.item())
-
-    def __index__(self) -> int:
-        if self.dtype.is_floating_point or self.dtype.is_complex or self.numel() != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self.item())
-
-    def __format__(self, spec: str) -> str:
-        if self.dim() == 0 and spec:
-            return format(self.item(), spec)
-        return format(repr(self), spec)
-
-    @property
-    def T(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
-        """The dimensions in reverse order, as torch's ``x.T``.
-
-        Example:
-            >>> st.zeros(2, 3).T.shape
-            st.Size([3, 2])
-        """
-        return ops.aten.numpy_T.default(self)
-
-    @property
-    def mT(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
-        """The last two dimensions swapped (a batch of transposed matrices), as torch's ``x.mT``.
-
-        Example:
-            >>> st.zeros(4, 2, 3).mT.shape
-            st.Size([4, 3, 2])
-        """
-        return ops.aten.mT.default(self)
-
-    @property
-    def H(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
-        """The conjugate transpose of a matrix, as torch's ``x.H``.
-
-        Example:
-            >>> st.zeros(2, 3).H.shape
-            st.Size([3, 2])
-        """
-        return ops.aten.matrix_H.default(self)
-
-    @property
-    def mH(self) -> TorchTensorWrapper:  # noqa: N802 - torch's name
-        """The conjugate transpose of a batch of matrices, as torch's ``x.mH``.
-
-        Example:
-            >>> st.zeros(4, 2, 3).mH.shape
-            st.Size([4, 3, 2])
-        """
-        return ops.aten.mH.default(self)
 
     def __getattr__(self, name: str):
         # Only for names the class lacks: every method variant of an aten operator, made on
@@ -919,138 +839,6 @@ class TorchTensorWrapper(_GeneratedMethods):
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | _surface.variants()[0])
-
-    def __getitem__(self, index) -> TorchTensorWrapper:
-        view, advanced = _indexed(self, index)
-        if advanced is None:
-            return view if view is not self else ops.aten.alias.default(self)
-        return ops.aten.index.Tensor(view, advanced)
-
-    def __setitem__(self, index, value) -> None:
-        view, advanced = _indexed(self, index)
-        if not isinstance(value, TorchTensorWrapper):
-            value = TorchTensorWrapper.from_list(value, dtype=self.dtype) if not isinstance(value, numbers.Number) else value
-        if advanced is not None:
-            if isinstance(value, numbers.Number):
-                value = ops.aten.scalar_tensor.default(value, dtype=self.dtype)
-            ops.aten.index_put_.default(view, advanced, value)
-        elif isinstance(value, numbers.Number):
-            ops.aten.fill_.Scalar(view, value)
-        else:
-            ops.aten.copy_.default(view, value)
-
-    def __repr__(self) -> str:
-        if self._handle is None:
-            return "tensor(<freed>)"
-        dtype, device = self.dtype, self.device
-        shown = self
-        if device.kind != "cpu":
-            shown = shown.cpu()
-        if dtype is DType.bfloat16 or dtype is DType.float16:
-            shown = shown.to(DType.float32)
-        import numpy
-
-        array = shown.numpy()
-        # As torch: "1." when every value is whole, else four decimals for all.
-        whole = not array.dtype.kind in "fc" or bool(numpy.all(numpy.isfinite(array) & (array == numpy.round(array))))
-        values = numpy.array2string(
-            array, separator=", ", prefix="tensor(", threshold=REPR_MAX_VALUES, edgeitems=3, precision=4,
-            floatmode="maxprec" if whole else "fixed",
-        )
-        values = values.replace(", ..., ", ",  ..., ")  # torch's spacing around a summary
-        extras = ""
-        if dtype not in (DType.float32, DType.int64, DType.bool, DType.complex64):
-            extras += f", dtype=st.{dtype.name}"
-        if device.kind != "cpu":
-            extras += f", device='{device}'"
-        return f"tensor({values}{extras})"
-
-
-def _indexed(tensor: TorchTensorWrapper, index):
-    """Basic indexing (ints, slices, None, Ellipsis, bools) applied as views, as torch applies
-    them; and the advanced indices (tensors and lists) left over, as the ``Tensor?[]`` list of
-    ``aten::index.Tensor`` (None for the dimensions they leave alone), or None if there are none.
-
-    Example:
-        >>> _indexed(st.zeros(4, 5), (slice(1, 3), [0, 2]))[0].shape
-        st.Size([2, 5])
-    """
-    items = index if isinstance(index, tuple) else (index,)
-    consumed = 0
-    for item in items:
-        if item is None or item is Ellipsis or isinstance(item, bool):
-            continue
-        consumed += item.dim() if isinstance(item, TorchTensorWrapper) and item.dtype is DType.bool else 1
-    ndim = tensor.dim()
-    if consumed > ndim:
-        raise IndexError(f"too many indices for a tensor of dimension {ndim} ({consumed} given)")
-    view, dim, advanced = tensor, 0, {}
-    for item in items:
-        if item is Ellipsis:
-            dim += ndim - consumed
-        elif item is None:
-            view = ops.aten.unsqueeze.default(view, dim)
-            dim += 1
-        elif isinstance(item, bool):
-            view = ops.aten.unsqueeze.default(view, dim)
-            if not item:
-                view = ops.aten.slice.Tensor(view, dim, 0, 0)
-            dim += 1
-        elif isinstance(item, slice):
-            step = 1 if item.step is None else operator.index(item.step)
-            if step <= 0:
-                raise ValueError("step must be greater than zero")
-            view = ops.aten.slice.Tensor(view, dim, item.start, item.stop, step)
-            dim += 1
-        elif isinstance(item, TorchTensorWrapper) or isinstance(item, (list, tuple)):
-            if not isinstance(item, TorchTensorWrapper):
-                item = TorchTensorWrapper.from_list(item)
-            advanced[dim] = item
-            dim += item.dim() if item.dtype is DType.bool else 1
-        else:
-            try:
-                position = operator.index(item)
-            except TypeError:
-                raise TypeError(
-                    f"only integers, slices, Ellipsis, None, booleans, tensors and lists are valid indices, "
-                    f"not {type(item).__name__}"
-                ) from None
-            view = ops.aten.select.int(view, dim, position)
-    if not advanced:
-        return view, None
-    return view, [advanced.get(d) for d in range(max(advanced) + 1)]
-
-
-def _operators() -> None:
-    """Python's operators that the class does not define itself, over aten operators: reflected
-    ones with the operands swapped, in-place ones on the ``_`` form (returning the same object)."""
-
-    def binary(aten_name: str, reflected: bool = False):
-        def operator_(self, other):
-            if not isinstance(other, (TorchTensorWrapper, numbers.Number)):
-                return NotImplemented
-            packet = getattr(ops.aten, aten_name)
-            return packet(other, self) if reflected else packet(self, other)
-
-        return operator_
-
-    def unary(aten_name: str):
-        return lambda self: getattr(ops.aten, aten_name)(self)
-
-    table = {
-        "floordiv": "floor_divide", "mod": "remainder", "pow": "pow", "and": "bitwise_and",
-        "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift",
-    }
-    for name, aten_name in table.items():
-        setattr(TorchTensorWrapper, f"__{name}__", binary(aten_name))
-        setattr(TorchTensorWrapper, f"__r{name}__", binary(aten_name, reflected=True))
-        setattr(TorchTensorWrapper, f"__i{name}__", binary(f"{aten_name}_"))
-    for name, aten_name in {"add": "add_", "sub": "sub_", "mul": "mul_", "truediv": "div_"}.items():
-        setattr(TorchTensorWrapper, f"__i{name}__", binary(aten_name))
-    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
-        setattr(TorchTensorWrapper, f"__{name}__", binary(name))
-    for name, aten_name in {"neg": "neg", "pos": "positive", "abs": "abs", "invert": "bitwise_not"}.items():
-        setattr(TorchTensorWrapper, f"__{name}__", unary(aten_name))
 
 
 def _dim_index(dim, ndim: int) -> int:
@@ -1117,7 +905,7 @@ class _BorrowedTensor(TorchTensorWrapper):
 #: A shorter name for the wrapper.
 Tensor = TorchTensorWrapper
 
-_operators()
+_protocols.install(TorchTensorWrapper)
 ops.Tensor, ops._owned, ops.scalar_tensor = TorchTensorWrapper, _owned, scalar_tensor
 #: The aten operator behind each typed hot path (by the ctypes function's id), for number operands.
 _ATEN_OF_TYPED = {id(_add): "add", id(_sub): "sub", id(_mul): "mul", id(_div): "div"}

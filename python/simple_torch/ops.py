@@ -449,7 +449,7 @@ class OpOverload:
         self._positional = 0
         self._returns = 1
         self._result_type = None
-        self._packers: dict = {}  # argument types -> a packing function, or None (see _packer)
+        self._fast: dict = {}  # argument types and keywords -> a fast call, or None (see _fast_call)
 
     def __repr__(self) -> str:
         return f"<OpOverload {self.namespace}.{self.name}.{self.overload}>"
@@ -519,23 +519,17 @@ class OpOverload:
         return all(param.type.fits(value, strict) for param, value, _ in bound)
 
     def __call__(self, /, *args, **kwargs):  # '/': an operator's argument may be called self
-        # The fast path: arguments packed by code made for their types and keywords.
+        # The fast path: a call made once for these argument types and keywords (see _fast_call).
         values = (*args, *kwargs.values()) if kwargs else args
         key = (*map(type, values), *kwargs) if kwargs else tuple(map(type, args))
-        pack = self._packers.get(key, _UNSEEN)
-        if pack is _UNSEEN:
-            pack = self._packers[key] = _packer(self, tuple(map(type, values)), len(args), tuple(kwargs))
-        if pack is not None:
+        fast = self._fast.get(key, _UNSEEN)
+        if fast is _UNSEEN:
+            fast = self._fast[key] = _fast_call(self, tuple(map(type, values)), len(args), tuple(kwargs))
+        if fast is not None:
             try:
-                packed = pack(values)
+                return fast(values)
             except struct.error:  # a freed tensor's handle is None: the general path says so
                 pass
-            else:
-                out = _out_buffer(self._returns)
-                written = _call(self.op_id, packed, len(values), out, self._returns)
-                if written < 0:
-                    raise _error()
-                return self._results(out, written, _ArgumentTensors(values))
         keep, tensors, fields = [], {}, []
         try:
             bound = self._bind(args, kwargs)
@@ -584,11 +578,12 @@ _FAST_FIELDS = {
 }
 
 
-def _packer(op: OpOverload, types: tuple, positional: int, names: tuple):
-    """A function that packs arguments of exactly these types (the first ``positional`` by
-    position, the rest by these ``names``) for ``op`` with one ``struct.pack``, made once per
-    overload, types and names: the per-overload precompiled packing that keeps small operations
-    fast. None if some argument needs the general path (lists, strings, conversions, errors)."""
+def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
+    """A function that calls ``op`` with arguments of exactly these types (the first
+    ``positional`` by position, the rest by these ``names``): one ``struct.pack`` of the Values,
+    the call, and a new tensor result wrapped inline. Made once per overload, types and names:
+    the per-overload precompiled packing that keeps small operations fast. None if some argument
+    needs the general path (lists, strings, conversions, errors)."""
     params = op._params or op._compile()
     if positional > op._positional:
         return None
@@ -613,10 +608,29 @@ def _packer(op: OpOverload, types: tuple, positional: int, names: tuple):
         if key not in _FAST_FIELDS:
             return None
         fields.append(_FAST_FIELDS[key].format(i=i, name=name))
+    # an in-place or out= result: the argument itself, the same Python object
+    same_argument = "".join(
+        f"\n            if a[{i}]._handle == handle:\n                return a[{i}]"
+        for i, kind in enumerate(types) if issubclass(kind, Tensor)
+    )
     layout = struct.Struct("=" + _VALUE.format.lstrip("=") * len(types))
-    namespace = {"pack": layout.pack}
-    exec(f"def packed(a):\n    return pack({', '.join(fields)})", namespace)  # noqa: S102 - code made above
-    return namespace["packed"]
+    namespace = {"pack": layout.pack, "call": _call, "unpack": _VALUE.unpack_from, "owned": _owned,
+                 "out_buffer": _out_buffer, "error": _error, "results": op._results, "arguments": _ArgumentTensors}
+    code = f"""
+def fast(a):
+    out = out_buffer({op._returns})
+    written = call({op.op_id}, pack({', '.join(fields)}), {len(types)}, out, {op._returns})
+    if written < 0:
+        raise error()
+    if written == 1:  # the common case, inline: one tensor, new or one of the arguments
+        tag, from_argument, _, _, _, _, handle, _ = unpack(out, 0)
+        if tag == 6:
+            if not from_argument:
+                return owned(handle){same_argument}
+    return results(out, written, arguments(a))
+"""
+    exec(code, namespace)  # noqa: S102 - code made above from the schema, not from input
+    return namespace["fast"]
 
 
 class _ArgumentTensors:
@@ -703,6 +717,11 @@ class OpOverloadPacket:
         self._overloads = {overload: OpOverload(namespace, name, overload, op_id, schema) for overload, op_id, schema in entries}
         self.__doc__ = "\n".join(entry[2] for entry in entries)
         self._chosen: dict = {}
+        # Overloads as plain attributes, so that st.ops.aten.add.Tensor costs no __getattr__ call
+        # (a name the class uses itself stays reachable through __getattr__ only).
+        for overload, op in self._overloads.items():
+            if not hasattr(type(self), overload):
+                setattr(self, overload, op)
 
     def __repr__(self) -> str:
         return f"<OpOverloadPacket {self.namespace}.{self.name}>"
@@ -735,14 +754,12 @@ class OpOverloadPacket:
             >>> st.ops.aten.add.resolve((st.ones(2), 1), {})
             <OpOverload aten.add.Scalar>
         """
-        key = None
-        if all(type(a) in _CACHEABLE or isinstance(a, Tensor) for a in args) and all(
-            type(v) in _CACHEABLE or isinstance(v, Tensor) for v in kwargs.values()
-        ):
-            key = (*map(type, args), *kwargs, *map(type, kwargs.values()))
-            chosen = self._chosen.get(key)
-            if chosen is not None:
-                return chosen
+        key = (*map(type, args), *kwargs, *map(type, kwargs.values())) if kwargs else tuple(map(type, args))
+        chosen = self._chosen.get(key)  # only keys whose types alone decide are ever stored
+        if chosen is not None:
+            return chosen
+        if not all(t in _CACHEABLE or issubclass(t, Tensor) for t in (*map(type, args), *map(type, kwargs.values()))):
+            key = None
         for strict in (True, False):
             for overload in self._overloads.values():
                 try:
@@ -792,6 +809,7 @@ class _Namespace:
                 hint = f"; the closest names are: {', '.join(close)}" if close else ""
                 raise AttributeError(f"there is no operator {self._namespace}::{name}{hint}")
             packet = self._packets[name] = OpOverloadPacket(self._namespace, name, names[name])
+            setattr(self, name, packet)  # later look-ups are plain attribute reads
         return packet
 
     def __dir__(self):
