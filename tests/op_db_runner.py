@@ -39,7 +39,8 @@ Usage::
     python tests/op_db_runner.py --all --json /tmp/op_db.json
     python tests/op_db_runner.py --ops add,conj@complex64,nn.functional.conv2d -v
 
-Needs the ``expecttest`` package (``op_db`` imports it), and torch.
+Needs the ``expecttest`` package (``op_db`` imports it), and torch. ``--device cuda`` runs the samples
+on the GPU (the GPU check runs the quick subset so).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+
+#: Where the samples live (--device): "cpu", or "cuda" in the GPU check.
+DEVICE = "cpu"
 
 # A fixed, representative subset for tests/run, chosen before measuring (not for passing):
 # arithmetic, comparisons, reductions, indexing, shape ops, linalg, nn (conv, pooling, norms),
@@ -253,9 +257,9 @@ def _st_tensor(value, memo: dict):
     flat = memo.get(key) if key else None
     if flat is None:  # the whole storage, as one flat st tensor
         count = value.untyped_storage().nbytes() // value.element_size()
-        flat = st.ops.aten.empty.memory_format([count], dtype=dtype)
+        flat = st.ops.aten.empty.memory_format([count], dtype=dtype, device=str(value.device))
         memory = flat.to_torch()
-        memory.copy_(torch.empty(0, dtype=value.dtype).set_(value.untyped_storage(), 0, (count,), (1,)))
+        memory.copy_(torch.empty(0, dtype=value.dtype, device=value.device).set_(value.untyped_storage(), 0, (count,), (1,)))
         if value.is_conj():
             memory.conj_physical_()
         if value.is_neg():
@@ -267,7 +271,7 @@ def _st_tensor(value, memo: dict):
         tensor, flat, value.storage_offset(), list(value.size()), list(value.stride())
     )
     memo["tensor", id(value)] = tensor
-    memo["range", id(tensor)] = _byte_range(flat.to_torch())
+    memo["range", id(tensor)] = _st_byte_range(flat)
     return tensor
 
 
@@ -278,6 +282,16 @@ def _byte_range(tensor) -> tuple[int, int] | None:
     start = tensor.data_ptr()
     last = sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride()))
     return start, start + (last + 1) * tensor.element_size()
+
+
+def _st_byte_range(tensor) -> tuple[int, int] | None:
+    """The same for an st tensor, read from st itself: exporting it could copy (a tensor with the
+    lazy conjugate bit, e.g. aten._conj's view, is exported resolved)."""
+    if tensor.numel() == 0:
+        return None
+    start = tensor.data_ptr()
+    last = sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride()))
+    return start, start + (last + 1) * tensor.dtype.itemsize
 
 
 def _check_aliasing(position, theirs, ours, theirs_leaves, ours_leaves, ranges) -> None:
@@ -291,7 +305,7 @@ def _check_aliasing(position, theirs, ours, theirs_leaves, ours_leaves, ranges) 
 
     if not isinstance(theirs, torch.Tensor) or not isinstance(ours, st.TorchTensorWrapper):
         return
-    mine = _byte_range(ours.to_torch())
+    mine = _st_byte_range(ours)
     for index, its in enumerate(theirs_leaves):
         if not isinstance(its, torch.Tensor):
             continue
@@ -423,7 +437,7 @@ class Worker:
         function = {"function": op, "inplace": op.inplace_variant, "out": op}[variant]
         if function is None or (variant == "out" and not op.supports_out):
             return []
-        samples = list(itertools.islice(op.sample_inputs("cpu", dtype, requires_grad=False), SAMPLES[variant]))
+        samples = list(itertools.islice(op.sample_inputs(DEVICE, dtype, requires_grad=False), SAMPLES[variant]))
         pairs = []
         for index, sample in enumerate(samples):
             label = f"{variant[0]}{index}"
@@ -436,7 +450,7 @@ class Worker:
                     continue
                 if not isinstance(result, torch.Tensor):
                     continue
-                out = torch.empty(0, dtype=result.dtype)
+                out = torch.empty(0, dtype=result.dtype, device=result.device)
                 pairs.append((label, lambda s=sample, o=out: op(s.input, *s.args, out=o, **s.kwargs)))
             else:
                 pairs.append((label, lambda s=sample, f=function: f(s.input, *s.args, **s.kwargs)))
@@ -445,7 +459,7 @@ class Worker:
     def run_op(self, op, key: str, dtype: str | None = None) -> dict:
         import torch
 
-        supported = {str(d).removeprefix("torch.") for d in op.supported_dtypes("cpu")}
+        supported = {str(d).removeprefix("torch.") for d in op.supported_dtypes(DEVICE)}
         preference = ([dtype] if dtype else []) + self.preference
         dtype_name = next((d for d in preference if d in supported), min(supported, default=None))
         result = {"op": key, "dtype": dtype_name, "samples": 0, "single": 0, "passed": 0}
@@ -453,7 +467,7 @@ class Worker:
         # why the other samples were not replayed: torch raised, no aten call, several, not aten
         lowering = result["lowering"] = {"torch_error": 0, "no_call": 0, "several_calls": 0, "not_aten": 0}
         if dtype_name is None:
-            result["notes"].append("no dtype supported on the CPU")
+            result["notes"].append(f"no dtype supported on {DEVICE}")
             return result
         dtype = getattr(torch, dtype_name)
         calls = set()
@@ -521,7 +535,7 @@ class Worker:
         if op.error_inputs_func is None:
             return summary
         try:
-            errors = list(itertools.islice(op.error_inputs("cpu"), ERROR_INPUTS))
+            errors = list(itertools.islice(op.error_inputs(DEVICE), ERROR_INPUTS))
         except Exception as error:  # noqa: BLE001
             summary["note"] = _short(error)
             return summary
@@ -757,6 +771,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds one OpInfo may take before it counts as hung")
     parser.add_argument("--batch", type=int, default=25, help="OpInfos per worker process")
     parser.add_argument("--dtype", help="try this dtype first (default: float32, then int64, bool, complex64, ...)")
+    parser.add_argument("--device", default="cpu", help="where the samples live: cpu (default) or cuda (the GPU check)")
     parser.add_argument(
         "--every-call", action="store_true", help="also replay each call of samples that make several (reported apart)"
     )
@@ -765,6 +780,8 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = options.device
 
     if options.worker:
         with open(options.out, "w") as out:
@@ -781,12 +798,13 @@ def main(argv=None) -> int:
         keys = QUICK
     begun = time.monotonic()
     extra = (["--dtype", options.dtype] if options.dtype else []) + (["--every-call"] if options.every_call else [])
+    extra += ["--device", DEVICE]
     results = run(keys, options.jobs, options.timeout, options.batch, options.verbose, extra)
     summary = summarize(results)
     summary["seconds"] = round(time.monotonic() - begun, 1)
 
     print(
-        f"op_db through st.ops.aten (CPU): {summary['opinfos']} OpInfos run, {summary['with_single_aten_samples']} with "
+        f"op_db through st.ops.aten ({DEVICE}): {summary['opinfos']} OpInfos run, {summary['with_single_aten_samples']} with "
         f"single-aten samples, {summary['passed']} passed, {summary['failed']} failed ({summary['pass_rate']}% pass); "
         f"function variant only: {summary['function_variant_only']['passed']}/{summary['function_variant_only']['counted']}; "
         f"{len(summary['crashes'])} crashes, {len(summary['timeouts'])} timeouts, {len(summary['runner_errors'])} runner errors; "
