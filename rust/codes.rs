@@ -55,14 +55,6 @@ pub(crate) fn kind_from_code(code: i32) -> Result<Kind> {
     })
 }
 
-pub(crate) fn kind_code(kind: Kind) -> Result<i32> {
-    DTYPES
-        .iter()
-        .find(|(_, k, _)| *k == kind)
-        .map(|(code, _, _)| *code)
-        .ok_or_else(|| Error::argument(format!("dtype {kind:?} has no code in the simple_torch ABI")))
-}
-
 pub(crate) fn kind_name(kind: Kind) -> String {
     DTYPES.iter().find(|(_, k, _)| *k == kind).map_or_else(|| format!("{kind:?}"), |d| d.2.into())
 }
@@ -119,8 +111,31 @@ pub(crate) fn device_name(device: Device) -> String {
     }
 }
 
+/// The names of the dtypes that only operators make (c10's ScalarType numbers, as torch names them).
+const OTHER_DTYPES: [(i32, &str); 8] = [
+    (8, "complex32"),
+    (23, "float8_e5m2"),
+    (24, "float8_e4m3fn"),
+    (25, "float8_e5m2fnuz"),
+    (26, "float8_e4m3fnuz"),
+    (27, "uint16"),
+    (28, "uint32"),
+    (29, "uint64"),
+];
+
+/// True for the dtypes simple_torch knows and names: the ABI's twelve and those only operators make.
+pub(crate) fn is_known_dtype(code: i32) -> bool {
+    DTYPES.iter().any(|(c, _, _)| *c == code) || OTHER_DTYPES.iter().any(|(c, _)| *c == code)
+}
+
+/// The name of the dtype with code `code`, as torch names it.
+pub(crate) fn dtype_name(code: i32) -> String {
+    let known = DTYPES.iter().map(|(c, _, name)| (*c, *name)).chain(OTHER_DTYPES);
+    known.into_iter().find(|(c, _)| *c == code).map_or_else(|| format!("dtype {code}"), |(_, name)| name.into())
+}
+
 /// A tensor as messages name it, e.g. `float32[2, 3] on cpu`.
 pub(crate) fn describe(tensor: &Tensor) -> String {
-    let kind = tensor.f_kind().map_or_else(|_| "undefined".into(), kind_name);
+    let kind = crate::shim::scalar_type(tensor).map_or_else(|_| "undefined".into(), |(code, _)| dtype_name(code));
     format!("{kind}{:?} on {}", tensor.size(), device_name(tensor.device()))
 }

@@ -6,7 +6,7 @@ use std::ptr::null_mut;
 
 use tch::Tensor;
 
-use crate::codes::{describe, kind_from_code};
+use crate::codes::{describe, is_known_dtype};
 use crate::error::{without_cpp_trace, Error, Result};
 use crate::shim;
 
@@ -34,8 +34,9 @@ pub unsafe fn import(managed: *mut c_void, versioned: bool) -> Result<Tensor> {
     let refused = |text: String| Error::argument(format!("cannot import the DLPack tensor: {}", without_cpp_trace(&text)));
     let mut dtype = 0;
     shim::call(|e, n| simple_torch_dlpack_scalar_type(managed, versioned.into(), &mut dtype, e, n)).map_err(refused)?;
-    kind_from_code(dtype)
-        .map_err(|_| refused(format!("its dtype (c10 ScalarType {dtype}) is not one of simple_torch's dtypes")))?;
+    if !is_known_dtype(dtype) {
+        return Err(refused(format!("its dtype (c10 ScalarType {dtype}) is not one of simple_torch's dtypes")));
+    }
     let mut tensor = null_mut();
     shim::call(|e, n| simple_torch_from_dlpack(managed, versioned.into(), &mut tensor, e, n)).map_err(refused)?;
     // The shim made a new at::Tensor, which is what tch's Tensor owns (and deletes on drop).

@@ -210,6 +210,16 @@ int simple_torch_is_pinned(const void* tensor, int32_t* out, char* error, size_t
   return guarded(error, error_len, [&] { *out = static_cast<const at::Tensor*>(tensor)->is_pinned() ? 1 : 0; });
 }
 
+// The tensor's dtype as c10's ScalarType number, and its element size: tch's Kind has no
+// uint16/32/64, which operators can return.
+int simple_torch_scalar_type(const void* tensor, int32_t* code, int32_t* itemsize, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    const auto& source = *static_cast<const at::Tensor*>(tensor);
+    *code = static_cast<int32_t>(source.scalar_type());
+    *itemsize = static_cast<int32_t>(source.element_size());
+  });
+}
+
 // dst.copy_(src, non_blocking): tch's copy_ has no non_blocking argument.
 int simple_torch_copy_(const void* dst, const void* src, int non_blocking, char* error, size_t error_len) {
   return guarded(error, error_len, [&] {

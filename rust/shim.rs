@@ -16,6 +16,15 @@ extern "C" {
     fn simple_torch_pin_memory(tensor: *const c_void, out: *mut *mut c_void, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_is_pinned(tensor: *const c_void, out: *mut i32, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_copy_(dst: *const c_void, src: *const c_void, non_blocking: c_int, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_scalar_type(tensor: *const c_void, code: *mut i32, itemsize: *mut i32, error: *mut c_char, len: usize) -> c_int;
+}
+
+/// The tensor's dtype code (c10's ScalarType number) and element size in bytes, for every dtype
+/// (tch's `Kind` lacks uint16/32/64).
+pub fn scalar_type(tensor: &tch::Tensor) -> Result<(i32, usize), String> {
+    let (mut code, mut itemsize) = (0, 0);
+    call(|e, n| unsafe { simple_torch_scalar_type(tensor.as_ptr().cast(), &mut code, &mut itemsize, e, n) })?;
+    Ok((code, itemsize as usize))
 }
 
 /// `dst.copy_(src, non_blocking)`: writes `src`'s elements into `dst`'s memory (the

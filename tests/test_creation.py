@@ -100,6 +100,7 @@ def test_from_list_with_dtype():
     assert_same(st.from_list([1, 2, 3], dtype="float64"), torch.tensor([1, 2, 3], dtype=torch.float64))
 
 
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")  # torch.empty(complex32) warns so
 def test_dtype_names():
     assert st.DType.from_any("f32") is st.DType.float32
     assert str(st.DType.float32) == "float32"

@@ -249,6 +249,19 @@ def test_the_stubs_describe_the_generated_surface(tmp_path):
     assert (installed / "_generated.pyi").is_file() and (installed / "ops.pyi").is_file(), "the wheel ships the stubs"
 
 
+@pytest.mark.parametrize("name", ["uint16", "uint32", "uint64", "complex32", "float8_e4m3fn", "float8_e5m2"])
+def test_the_dtypes_only_operators_make(name):
+    """Tensors of dtypes that NumPy or tch lack still have a dtype, print, convert and go to torch."""
+    ours = st.tensor([1, 2, 3], dtype=st.float32).to(getattr(st, name))
+    theirs = torch.tensor([1, 2, 3], dtype=torch.float32).to(getattr(torch, name))
+    assert ours.dtype is getattr(st.DType, name) and ours.tolist() == theirs.to(torch.complex64 if "complex" in name else torch.float64).tolist()
+    assert f"dtype=st.{name}" in repr(ours)
+    torch.testing.assert_close(ours.to_torch().to(torch.complex64 if "complex" in name else torch.float32),
+                               theirs.to(torch.complex64 if "complex" in name else torch.float32))
+    if name.startswith("uint"):
+        same(st.from_numpy(np.arange(3, dtype=name)), torch.from_numpy(np.arange(3, dtype=name)))
+
+
 def test_generators_give_torchs_numbers_and_are_checked_handles():
     ours, theirs = st.Generator().manual_seed(42), torch.Generator().manual_seed(42)
     same(st.randn(3, generator=ours), torch.randn(3, generator=theirs))

@@ -130,8 +130,8 @@ class _Protocols:
         shown = self
         if device.kind != "cpu":
             shown = shown.cpu()
-        if dtype is DType.bfloat16 or dtype is DType.float16:
-            shown = shown.to(DType.float32)
+        if dtype.numpy_stand_in is not dtype or dtype is DType.float16:
+            shown = shown.to(DType.complex64 if dtype.is_complex else DType.float32)
         import numpy
 
         array = shown.numpy()

@@ -300,10 +300,11 @@ class TorchTensorWrapper(_GeneratedMethods):
             if array.dtype.kind not in inferred:
                 raise TypeError(f"from_list needs numbers or booleans, got an array of {array.dtype}")
             target = inferred[array.dtype.kind]
-        # NumPy has no bfloat16: such values pass through float32, then libtorch converts them.
-        array = numpy.array(array, dtype=numpy.float32 if target is DType.bfloat16 else target.to_numpy())  # a copy
+        # NumPy has no bfloat16 (float8, complex32): such values pass through float32 (complex64),
+        # then libtorch converts them.
+        array = numpy.array(array, dtype=target.numpy_stand_in.to_numpy())  # a copy
         tensor = TorchTensorWrapper.from_numpy(array)
-        if target is DType.bfloat16:
+        if target.numpy_stand_in is not target:
             with tensor:
                 tensor = tensor.to(target)
         code = _device_code(device, policy)
@@ -537,7 +538,8 @@ class TorchTensorWrapper(_GeneratedMethods):
             >>> TorchTensorWrapper.tensor_ones([2, 1]).tolist()
             [[1.0], [1.0]]
         """
-        source = self.to(DType.float32) if self.dtype is DType.bfloat16 else self  # NumPy has no bfloat16
+        dtype = self.dtype
+        source = self if dtype.numpy_stand_in is dtype else self.to(dtype.numpy_stand_in)  # NumPy lacks bfloat16
         return source.numpy().tolist()
 
     # -- devices ----------------------------------------------------------------------------
@@ -581,6 +583,8 @@ class TorchTensorWrapper(_GeneratedMethods):
             <DType.bfloat16: 15>
         """
         dtype = _as_dtype(target)
+        if dtype is not None and not dtype.typed:
+            return ops.aten.to.dtype(self, dtype)
         if dtype is not None:
             return _owned(lib.rt_torch_torchtensor_to_dtype(self._live(), dtype))
         try:

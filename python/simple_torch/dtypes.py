@@ -27,6 +27,16 @@ class DType(IntEnum):
     complex128 = 10
     bool = 11
     bfloat16 = 15
+    # Made by operators only (the typed factories and to() take the twelve above): NumPy has
+    # none of complex32 and float8, and tch none of uint16/32/64.
+    complex32 = 8
+    float8_e5m2 = 23
+    float8_e4m3fn = 24
+    float8_e5m2fnuz = 25
+    float8_e4m3fnuz = 26
+    uint16 = 27
+    uint32 = 28
+    uint64 = 29
 
     def __str__(self) -> str:
         return self.name  # not the code, which IntEnum would print
@@ -49,7 +59,7 @@ class DType(IntEnum):
             >>> DType.float16.is_floating_point
             True
         """
-        return self in (DType.float16, DType.bfloat16, DType.float32, DType.float64)
+        return self in (DType.float16, DType.bfloat16, DType.float32, DType.float64) or self.name.startswith("float8")
 
     @property
     def is_complex(self) -> bool:
@@ -59,7 +69,31 @@ class DType(IntEnum):
             >>> DType.complex64.is_complex
             True
         """
-        return self in (DType.complex64, DType.complex128)
+        return self in (DType.complex32, DType.complex64, DType.complex128)
+
+    @property
+    def numpy_stand_in(self) -> DType:
+        """This dtype, or the one its values pass through on the way to NumPy, which lacks it:
+        float32 for bfloat16 and float8, complex64 for complex32.
+
+        Example:
+            >>> DType.bfloat16.numpy_stand_in
+            <DType.float32: 6>
+        """
+        if self not in _NOT_IN_NUMPY:
+            return self
+        return DType.complex64 if self.is_complex else DType.float32
+
+    @property
+    def typed(self) -> bool:
+        """True for the twelve dtypes the typed exports (``tensor_zeros``, ``to``) take; the
+        others only operators make.
+
+        Example:
+            >>> DType.uint64.typed
+            False
+        """
+        return self.value in (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 15)
 
     def to_numpy(self):
         """The NumPy dtype; NumPy has no bfloat16, which raises TypeError.
@@ -70,8 +104,8 @@ class DType(IntEnum):
         """
         import numpy
 
-        if self is DType.bfloat16:
-            raise TypeError("NumPy has no bfloat16 type: convert the tensor first, e.g. t.to('float32')")
+        if self in _NOT_IN_NUMPY:
+            raise TypeError(f"NumPy has no {self.name} type: convert the tensor first, e.g. t.to('float32')")
         return numpy.dtype(self.name)
 
     def to_torch(self):
@@ -136,8 +170,13 @@ _PYTHON_TYPES = {bool: DType.bool, int: DType.int64, float: DType.float64, compl
 _ITEMSIZE = {
     DType.uint8: 1, DType.int8: 1, DType.int16: 2, DType.int32: 4, DType.int64: 8,
     DType.float16: 2, DType.float32: 4, DType.float64: 8, DType.complex64: 8,
-    DType.complex128: 16, DType.bool: 1, DType.bfloat16: 2,
+    DType.complex128: 16, DType.bool: 1, DType.bfloat16: 2, DType.complex32: 4,
+    DType.float8_e5m2: 1, DType.float8_e4m3fn: 1, DType.float8_e5m2fnuz: 1, DType.float8_e4m3fnuz: 1,
+    DType.uint16: 2, DType.uint32: 4, DType.uint64: 8,
 }
+
+_NOT_IN_NUMPY = {DType.bfloat16, DType.complex32, DType.float8_e5m2, DType.float8_e4m3fn, DType.float8_e5m2fnuz,
+                 DType.float8_e4m3fnuz}
 
 _NAMES = {dtype.name: dtype for dtype in DType} | {
     "u8": DType.uint8, "i8": DType.int8, "i16": DType.int16, "short": DType.int16,

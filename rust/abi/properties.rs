@@ -3,9 +3,10 @@
 use std::ffi::c_void;
 use std::slice;
 
-use crate::codes::{describe, kind_code};
+use crate::codes::describe;
 use crate::error::{guard, Error, Result};
 use crate::handles::{tensor, TorchTensor};
+use crate::shim;
 
 /// Number of dimensions, -1 on error.
 #[no_mangle]
@@ -62,7 +63,7 @@ pub extern "C" fn rt_torch_torchtensor_data_ptr(h: *const TorchTensor) -> *mut c
 /// The dtype code (ABI.md, "Codes"), -1 on error.
 #[no_mangle]
 pub extern "C" fn rt_torch_torchtensor_dtype(h: *const TorchTensor) -> i32 {
-    guard("rt_torch_torchtensor_dtype", -1, || kind_code(tensor(h)?.0.f_kind()?))
+    guard("rt_torch_torchtensor_dtype", -1, || Ok(shim::scalar_type(&tensor(h)?.0).map_err(Error::argument)?.0))
 }
 
 /// Copies the elements, C-contiguous, from any device into `out`; returns the bytes written,
@@ -75,7 +76,7 @@ pub unsafe extern "C" fn rt_torch_torchtensor_copy_to(h: *const TorchTensor, out
     guard("rt_torch_torchtensor_copy_to", -1, || {
         let tensor = tensor(h)?;
         let numel = tensor.0.numel();
-        let needed = numel * tensor.0.f_kind()?.elt_size_in_bytes();
+        let needed = numel * shim::scalar_type(&tensor.0).map_err(Error::argument)?.1;
         if nbytes < needed as i64 {
             return Err(Error::argument(format!("buffer of {nbytes} bytes is too small for {} ({needed} bytes)", describe(&tensor.0))));
         }
