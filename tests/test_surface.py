@@ -221,6 +221,8 @@ def test_factories_match_torch_and_use_the_config_defaults():
 
 def test_ops_namespace():
     x = st.ones(2, 3)
+    with pytest.raises(OverflowError, match="argument 'other': 1180591620717411303424 does not fit in 64 bits"):
+        x + 2**70
     assert "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor" == st.ops.aten.add.Tensor.__doc__
     assert st.ops.aten.add.resolve((x, 1), {}) is st.ops.aten.add.Scalar
     assert st.ops.aten.add.resolve((x, x), {}) is st.ops.aten.add.Tensor

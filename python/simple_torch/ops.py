@@ -541,6 +541,8 @@ class OpOverload:
             except _Mismatch as error:
                 message = f"{self.qualified_name}() argument '{param.name}' {error}; its schema: {self.schema}"
                 raise ArgumentTypeError(message) from None
+            except struct.error:  # a number too large for the library's 64 bits
+                raise OverflowError(f"{self.qualified_name}() argument '{param.name}': {value!r} does not fit in 64 bits") from None
         packed = b"".join(fields)
         out = _out_buffer(self._returns)
         written = _call(self.op_id, packed, len(bound), out, self._returns)
