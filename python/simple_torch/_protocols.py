@@ -225,11 +225,26 @@ def _indexed(tensor: Tensor, index):
     return view, [advanced.get(d) for d in range(max(advanced) + 1)]
 
 
-def _install_operators() -> None:
-    """Python's operators that the class does not define itself, over aten operators: reflected
-    ones with the operands swapped, in-place ones on the ``_`` form (returning the same object)."""
+def _binary_operators() -> dict[str, tuple[str, bool]]:
+    """``__name__`` -> (aten operator, reflected) for the binary operators the class does not
+    define itself: reflected ones with the operands swapped, in-place ones on the ``_`` form."""
+    operators = {}
+    for name, aten_name in {
+        "floordiv": "floor_divide", "mod": "remainder", "pow": "pow", "and": "bitwise_and",
+        "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift",
+    }.items():
+        operators |= {f"__{name}__": (aten_name, False), f"__r{name}__": (aten_name, True), f"__i{name}__": (f"{aten_name}_", False)}
+    operators |= {f"__i{name}__": (f"{aten_name}_", False) for name, aten_name in {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div"}.items()}
+    return operators | {f"__{name}__": (name, False) for name in ("eq", "ne", "lt", "le", "gt", "ge")}
 
-    def binary(aten_name: str, reflected: bool = False):
+
+#: The operators over aten that install() puts on the class (the stub generator declares them).
+BINARY_OPERATORS = _binary_operators()
+UNARY_OPERATORS = {"__neg__": "neg", "__pos__": "positive", "__abs__": "abs", "__invert__": "bitwise_not"}
+
+
+def _install_operators() -> None:
+    def binary(aten_name: str, reflected: bool):
         def operator_(self, other):
             if not isinstance(other, (Tensor, numbers.Number)):
                 return NotImplemented
@@ -241,19 +256,9 @@ def _install_operators() -> None:
     def unary(aten_name: str):
         return lambda self: getattr(ops.aten, aten_name)(self)
 
-    table = {
-        "floordiv": "floor_divide", "mod": "remainder", "pow": "pow", "and": "bitwise_and",
-        "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift",
-    }
-    for name, aten_name in table.items():
-        setattr(Tensor, f"__{name}__", binary(aten_name))
-        setattr(Tensor, f"__r{name}__", binary(aten_name, reflected=True))
-        setattr(Tensor, f"__i{name}__", binary(f"{aten_name}_"))
-    for name, aten_name in {"add": "add_", "sub": "sub_", "mul": "mul_", "truediv": "div_"}.items():
-        setattr(Tensor, f"__i{name}__", binary(aten_name))
-    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
-        setattr(Tensor, f"__{name}__", binary(name))
-    for name, aten_name in {"neg": "neg", "pos": "positive", "abs": "abs", "invert": "bitwise_not"}.items():
-        setattr(Tensor, f"__{name}__", unary(aten_name))
+    for name, (aten_name, reflected) in BINARY_OPERATORS.items():
+        setattr(Tensor, name, binary(aten_name, reflected))
+    for name, aten_name in UNARY_OPERATORS.items():
+        setattr(Tensor, name, unary(aten_name))
 
 

@@ -16,6 +16,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ._protocols import BINARY_OPERATORS, UNARY_OPERATORS
+
 # torchgen types -> the Python types simple_torch takes for them
 _ARGUMENT_TYPES = {
     "Tensor": "Tensor", "int": "int", "SymInt": "int", "float": "float", "bool": "bool", "str": "str",
@@ -101,10 +103,6 @@ _DeviceLike = Device | str | int
 '''
 
 
-_OPERATORS = [f"{prefix}{name}" for name in ("floordiv", "mod", "pow", "and", "or", "xor", "lshift", "rshift")
-              for prefix in ("", "r", "i")] + ["iadd", "isub", "imul", "itruediv", "eq", "ne", "lt", "le", "gt", "ge"]
-
-
 def _defined_in(path: Path) -> set[str]:
     """The functions a module defines (read, not imported): those hand-written in functions.py
     take precedence over the generated ones of the same name."""
@@ -141,9 +139,9 @@ def generate(yaml_text: str) -> dict[str, str]:
         return lines
 
     generated = [_HEADER, "class TensorMethods:", '    """The Tensor methods made from schemas, and the operators over them."""']
-    for name in _OPERATORS:  # set on the class at import (_tensor._operators)
-        generated.append(f"    def __{name}__(self, other: Tensor | _Number) -> Tensor: ...  # type: ignore[override]")
-    generated += [f"    def __{name}__(self) -> Tensor: ..." for name in ("neg", "pos", "abs", "invert")]
+    for name in BINARY_OPERATORS:  # set on the class at import (_protocols.install)
+        generated.append(f"    def {name}(self, other: Tensor | _Number) -> Tensor: ...  # type: ignore[override]")
+    generated += [f"    def {name}(self) -> Tensor: ..." for name in UNARY_OPERATORS]
     generated += defs(methods, "    ")
     hand_written = _defined_in(Path(__file__).parent / "functions.py")
     functions = {name: sigs for name, sigs in functions.items() if name not in hand_written}

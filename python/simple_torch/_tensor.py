@@ -28,14 +28,12 @@ _mul = _fast.rt_torch_torchtensor_mul
 _div = _fast.rt_torch_torchtensor_div
 _matmul = _fast.rt_torch_torchtensor_matmul
 _relu = _fast.rt_torch_torchtensor_relu
-_sigmoid = _fast.rt_torch_torchtensor_sigmoid
-_tanh = _fast.rt_torch_torchtensor_tanh
-_softmax = _fast.rt_torch_torchtensor_softmax
-_clone = _fast.rt_torch_torchtensor_clone
 _zeros = _fast.rt_torch_tensor_zeros_opts
 _ones = _fast.rt_torch_tensor_ones_opts
 _randn = _fast.rt_torch_tensor_randn_opts
 _finalize = _fast.rt_torch_torchtensor_finalize
+#: The typed exports of the operators that also take a Python number (see _binary).
+_TYPED_BINARY = {"add": _add, "sub": _sub, "mul": _mul, "div": _div}
 _new = object.__new__
 
 # Packers for dims, by length (libtorch allows at most 64 dimensions).
@@ -315,16 +313,17 @@ class TorchTensorWrapper(_GeneratedMethods):
 
     # -- operations -------------------------------------------------------------------------
 
-    def _binary(self, function, other, reflected: bool = False) -> TorchTensorWrapper:
-        """``function`` (unchecked) of this tensor and ``other``, a tensor or a Python number."""
+    def _binary(self, name: str, other, reflected: bool = False) -> TorchTensorWrapper:
+        """``name`` ("add", "sub", "mul" or "div") of this tensor and ``other``, a tensor (through
+        the typed export) or a Python number."""
         if isinstance(other, TorchTensorWrapper):
             a, b = (other._live(), self._live()) if reflected else (self._live(), other._live())
-            return _owned(function(a, b), self, other)
+            return _owned(_TYPED_BINARY[name](a, b), self, other)
         if not isinstance(other, numbers.Number):
             raise TypeError(f"unsupported operand: {type(other).__name__} (use a tensor or a number)")
         # A number goes through the generic entry, which makes it a wrapped number as torch does,
         # so that it does not decide the result's dtype (int32 tensor * 3 stays int32).
-        overload = getattr(ops.aten, _ATEN_OF_TYPED[id(function)]).Tensor
+        overload = getattr(ops.aten, name).Tensor
         return overload(other, self) if reflected else overload(self, other)
 
     def add(self, other) -> TorchTensorWrapper:
@@ -336,7 +335,7 @@ class TorchTensorWrapper(_GeneratedMethods):
         """
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_add(self._handle, other._handle), self, other)
-        return self._binary(_add, other)
+        return self._binary("add", other)
 
     def sub(self, other) -> TorchTensorWrapper:
         """Element-wise difference, broadcasting (also ``self - other``).
@@ -347,7 +346,7 @@ class TorchTensorWrapper(_GeneratedMethods):
         """
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_sub(self._handle, other._handle), self, other)
-        return self._binary(_sub, other)
+        return self._binary("sub", other)
 
     def mul(self, other) -> TorchTensorWrapper:
         """Element-wise product, broadcasting (also ``self * other``).
@@ -358,7 +357,7 @@ class TorchTensorWrapper(_GeneratedMethods):
         """
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_mul(self._handle, other._handle), self, other)
-        return self._binary(_mul, other)
+        return self._binary("mul", other)
 
     def div(self, other) -> TorchTensorWrapper:
         """Element-wise true division, broadcasting (also ``self / other``).
@@ -369,7 +368,7 @@ class TorchTensorWrapper(_GeneratedMethods):
         """
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_div(self._handle, other._handle), self, other)
-        return self._binary(_div, other)
+        return self._binary("div", other)
 
     def matmul(self, other: TorchTensorWrapper) -> TorchTensorWrapper:
         """Matrix product with ``torch.matmul``'s rules (also ``self @ other``).
@@ -813,16 +812,16 @@ class TorchTensorWrapper(_GeneratedMethods):
         return NotImplemented
 
     def __radd__(self, other) -> TorchTensorWrapper:
-        return self._binary(_add, other, reflected=True)
+        return self._binary("add", other, reflected=True)
 
     def __rsub__(self, other) -> TorchTensorWrapper:
-        return self._binary(_sub, other, reflected=True)
+        return self._binary("sub", other, reflected=True)
 
     def __rmul__(self, other) -> TorchTensorWrapper:
-        return self._binary(_mul, other, reflected=True)
+        return self._binary("mul", other, reflected=True)
 
     def __rtruediv__(self, other) -> TorchTensorWrapper:
-        return self._binary(_div, other, reflected=True)
+        return self._binary("div", other, reflected=True)
 
     # Python's other protocols (operators, indexing, conversions, printing, T/mT/H/mH) are set
     # on the class by _protocols.install, below: they are written in terms of aten operators.
@@ -853,42 +852,24 @@ def _dim_index(dim, ndim: int) -> int:
     return dim % max(ndim, 1)
 
 
-def _scalar_handle(value, like: DType) -> int:
-    """A 0-d tensor handle for a Python number, typed so that ``tensor (op) value`` promotes
-    the way ``torch`` does with a Python scalar."""
+def scalar_tensor(value) -> TorchTensorWrapper:
+    """A 0-d CPU tensor holding a Python number where an operator wants a tensor (in a list of
+    tensors), typed as torch types such a number: bool, int64, float32, complex64."""
     if isinstance(value, bool):
-        dtype = DType.bool
+        dtype, layout = DType.bool, "=?"
     elif isinstance(value, numbers.Integral):
-        dtype = DType.int64
+        dtype, layout = DType.int64, "=q"
     elif isinstance(value, numbers.Real):
-        dtype = like if like.is_floating_point and like is not DType.bfloat16 else DType.float32
+        dtype, layout = DType.float32, "=f"
     elif isinstance(value, numbers.Complex):
-        dtype = like if like.is_complex else DType.complex64
+        dtype, layout = DType.complex64, "=ff"
     else:
-        raise TypeError(f"unsupported operand: {type(value).__name__} (use a TorchTensorWrapper or a number)")
+        raise TypeError(f"unsupported operand: {type(value).__name__} (use a tensor or a number)")
     try:
-        data = _SCALAR_FORMATS[dtype].pack(*((value.real, value.imag) if dtype.is_complex else (value,)))
+        data = struct.pack(layout, *((value.real, value.imag) if dtype.is_complex else (value,)))
     except struct.error:
         raise OverflowError(f"{value!r} does not fit in {dtype}") from None
-    return lib.rt_torch_tensor_from_data(data, None, 0, dtype)
-
-
-# How _scalar_handle packs one number of each dtype it makes (a complex one as two parts).
-_SCALAR_FORMATS = {
-    DType.bool: struct.Struct("=?"), DType.int64: struct.Struct("=q"), DType.float16: struct.Struct("=e"),
-    DType.float32: struct.Struct("=f"), DType.float64: struct.Struct("=d"),
-    DType.complex64: struct.Struct("=ff"), DType.complex128: struct.Struct("=dd"),
-}
-
-
-def scalar_tensor(value) -> TorchTensorWrapper:
-    """A 0-d CPU tensor holding a Python number where an operator wants a tensor, typed as torch
-    types such a number: bool, int64, the default float dtype (float32), complex64."""
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
-        like = DType.float32
-    else:
-        like = DType.complex64
-    return _owned(_scalar_handle(value, like))
+    return _owned(lib.rt_torch_tensor_from_data(data, None, 0, dtype))
 
 
 class _BorrowedTensor(TorchTensorWrapper):
@@ -911,5 +892,3 @@ Tensor = TorchTensorWrapper
 
 _protocols.install(TorchTensorWrapper)
 ops.Tensor, ops._owned, ops.scalar_tensor = TorchTensorWrapper, _owned, scalar_tensor
-#: The aten operator behind each typed hot path (by the ctypes function's id), for number operands.
-_ATEN_OF_TYPED = {id(_add): "add", id(_sub): "sub", id(_mul): "mul", id(_div): "div"}

@@ -626,7 +626,7 @@ def fast(a):
         raise error()
     if written == 1:  # the common case, inline: one tensor, new or one of the arguments
         tag, from_argument, _, _, _, _, handle, _ = unpack(out, 0)
-        if tag == 6:
+        if tag == {_native.VALUE_TENSOR}:
             if not from_argument:
                 return owned(handle){same_argument}
     return results(out, written, arguments(a))
@@ -670,7 +670,7 @@ def _result(op: OpOverload, out, index: int, tensors: dict):
         return tensors[ptr] if from_argument else _owned(ptr)
     if tag in (_native.VALUE_TENSOR_LIST, _native.VALUE_OPTIONAL_TENSOR_LIST):
         handles = (ctypes.c_void_p * length).from_address(ptr) if length else ()
-        return [None if h is None else tensors.get(h) or _owned(h) for h in handles]
+        return [None if h is None else _owned(h) for h in handles]  # new handles, even for an argument
     if tag == _native.VALUE_NONE:
         return None
     if tag == _native.VALUE_BOOL:
