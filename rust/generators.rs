@@ -1,16 +1,17 @@
-//! Random generators: `at::Generator` objects made and freed by rust/ops.cpp, each with its own
+//! Random generators: `at::Generator` objects made and freed by rust/shim.cpp, each with its own
 //! seed and state, for the `generator=` argument of random operators (`torch.Generator`).
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_int, c_void};
 
-use crate::abi::ops::cpp_error;
 use crate::codes::device_from_code;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::shim;
 
 extern "C" {
-    fn simple_torch_generator_create(device: i32, out: *mut *mut c_void) -> i64;
+    fn simple_torch_generator_create(device: i32, out: *mut *mut c_void, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_generator_free(generator: *mut c_void);
-    fn simple_torch_generator_seed(generator: *mut c_void, what: i32, seed: *mut u64) -> i64;
+    fn simple_torch_generator_manual_seed(generator: *mut c_void, seed: u64, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_generator_seed(generator: *mut c_void, fresh: c_int, seed: *mut u64, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_generator_device(generator: *mut c_void) -> i32;
 }
 
@@ -28,22 +29,13 @@ impl Drop for Generator {
     }
 }
 
-/// A C++ status as a result: -1 is the failure rust/ops.cpp recorded.
-fn cpp(status: i64) -> Result<()> {
-    if status == 0 {
-        Ok(())
-    } else {
-        Err(cpp_error())
-    }
-}
-
 impl Generator {
     /// A new generator for the device with code `device` (which must exist), seeded with
     /// libtorch's default seed.
     pub fn new(device: i32) -> Result<Generator> {
         device_from_code(device)?;
         let mut pointer = std::ptr::null_mut();
-        cpp(unsafe { simple_torch_generator_create(device, &mut pointer) })?;
+        shim::call(|e, n| unsafe { simple_torch_generator_create(device, &mut pointer, e, n) }).map_err(Error::argument)?;
         Ok(Generator(pointer))
     }
 
@@ -53,20 +45,21 @@ impl Generator {
     }
 
     pub fn manual_seed(&self, seed: u64) -> Result<()> {
-        let mut seed = seed;
-        cpp(unsafe { simple_torch_generator_seed(self.0, 0, &mut seed) })
+        shim::call(|e, n| unsafe { simple_torch_generator_manual_seed(self.0, seed, e, n) }).map_err(Error::argument)
     }
 
     pub fn initial_seed(&self) -> Result<u64> {
-        let mut seed = 0;
-        cpp(unsafe { simple_torch_generator_seed(self.0, 1, &mut seed) })?;
-        Ok(seed)
+        self.read_seed(false)
     }
 
     /// Seeds from a non-deterministic source, and returns the seed.
     pub fn seed(&self) -> Result<u64> {
+        self.read_seed(true)
+    }
+
+    fn read_seed(&self, fresh: bool) -> Result<u64> {
         let mut seed = 0;
-        cpp(unsafe { simple_torch_generator_seed(self.0, 2, &mut seed) })?;
+        shim::call(|e, n| unsafe { simple_torch_generator_seed(self.0, fresh.into(), &mut seed, e, n) }).map_err(Error::argument)?;
         Ok(seed)
     }
 

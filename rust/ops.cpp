@@ -11,11 +11,9 @@
 // in PyTorch. callBoxed trusts its stack; everything it will read is checked first: the count,
 // each tag against the argument's real type, and defaults for what was left out.
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/ScalarOps.h>
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/detail/CUDAHooksInterface.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/function_schema.h>
 #include <ATen/core/ivalue.h>
@@ -559,42 +557,6 @@ int64_t guarded(Body body) {
 }  // namespace
 
 extern "C" {
-
-// ---- generators: at::Generator objects that Rust owns (new here, deleted by _free) ----------
-
-int64_t simple_torch_generator_create(int32_t device, void** out) {
-  return guarded([&]() -> int64_t {
-    at::Generator generator = device == RT_TORCH_DEVICE_CPU
-                                  ? at::detail::createCPUGenerator()
-                                  : at::detail::getCUDAHooks().getNewGenerator(static_cast<c10::DeviceIndex>(device));
-    *out = new at::Generator(std::move(generator));
-    return 0;
-  });
-}
-
-void simple_torch_generator_free(void* generator) { delete static_cast<at::Generator*>(generator); }
-
-// What: 0 set the seed to `*seed`; 1 read the initial seed into `*seed`; 2 seed from a
-// non-deterministic source and read it.
-int64_t simple_torch_generator_seed(void* generator, int32_t what, uint64_t* seed) {
-  return guarded([&]() -> int64_t {
-    auto& gen = *static_cast<at::Generator*>(generator);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    if (what == 0) {
-      gen.set_current_seed(*seed);
-    } else if (what == 1) {
-      *seed = gen.current_seed();
-    } else {
-      *seed = gen.seed();
-    }
-    return 0;
-  });
-}
-
-int32_t simple_torch_generator_device(void* generator) {
-  auto device = static_cast<at::Generator*>(generator)->device();
-  return device.is_cpu() ? RT_TORCH_DEVICE_CPU : device.index();
-}
 
 int64_t simple_torch_op_count(void) {
   try {

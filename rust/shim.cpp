@@ -1,4 +1,5 @@
-// The few libtorch calls that tch does not wrap, for rust/error.rs, rust/dlpack.rs and rust/streams.rs.
+// The few libtorch calls that tch does not wrap, for rust/error.rs, rust/dlpack.rs, rust/streams.rs
+// and rust/generators.rs.
 //
 // Every function catches C++ exceptions and returns -1 with the message in `error`: nothing may
 // unwind into Rust.
@@ -11,8 +12,14 @@
 // across the boundary. Streams come from c10's per-device pool, which owns them for the life of
 // the process. Events are c10::Event objects that Rust owns and frees. Memory statistics come
 // from the CUDA caching allocator, as torch.cuda's do.
+//
+// Random generators: at::Generator objects that Rust owns and frees, made for the CPU or, through
+// libtorch's CUDA hooks (no CUDA headers needed), for a GPU.
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/DLConvertor.h>
+#include <ATen/core/Generator.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Logging.h>
 
 #include <dlfcn.h>
@@ -21,6 +28,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -218,6 +226,40 @@ int simple_torch_scalar_type(const void* tensor, int32_t* code, int32_t* itemsiz
     *code = static_cast<int32_t>(source.scalar_type());
     *itemsize = static_cast<int32_t>(source.element_size());
   });
+}
+
+// ---- random generators: at::Generator objects that Rust owns (made here, deleted by _free) --
+
+int simple_torch_generator_create(int32_t device, void** out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    at::Generator generator = device < 0 ? at::detail::createCPUGenerator()
+                                         : at::detail::getCUDAHooks().getNewGenerator(static_cast<c10::DeviceIndex>(device));
+    *out = new at::Generator(std::move(generator));
+  });
+}
+
+void simple_torch_generator_free(void* generator) { delete static_cast<at::Generator*>(generator); }
+
+int simple_torch_generator_manual_seed(void* generator, uint64_t seed, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    auto& gen = *static_cast<at::Generator*>(generator);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  });
+}
+
+// The seed it was last seeded with; with `fresh`, seeds it from a non-deterministic source first.
+int simple_torch_generator_seed(void* generator, int fresh, uint64_t* seed, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    auto& gen = *static_cast<at::Generator*>(generator);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    *seed = fresh ? gen.seed() : gen.current_seed();
+  });
+}
+
+int32_t simple_torch_generator_device(void* generator) {
+  auto device = static_cast<at::Generator*>(generator)->device();
+  return device.is_cpu() ? -1 : device.index();
 }
 
 // dst.copy_(src, non_blocking): tch's copy_ has no non_blocking argument.

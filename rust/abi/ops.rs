@@ -137,7 +137,7 @@ pub extern "C" fn rt_torch_op_schema(op: i64) -> *const c_char {
 }
 
 /// The failure rust/ops.cpp recorded for this thread's last call.
-pub(crate) fn cpp_error() -> Error {
+fn cpp_error() -> Error {
     let mut kind = 0;
     let message = unsafe { CStr::from_ptr(simple_torch_op_error(&mut kind)) };
     Error { kind, message: message.to_string_lossy().into_owned() }
@@ -207,8 +207,9 @@ unsafe fn op_call(op: i64, args: *const RtTorchValue, n_args: i64, out: *mut RtT
                 } else {
                     unsafe { std::slice::from_raw_parts(result.ptr.cast::<*mut c_void>(), result.len as usize) }
                 };
+                // Every element is a new at::Tensor (C++ never hands back an argument in a list).
                 let handles: Vec<*mut TorchTensor> =
-                    tensors.iter().map(|&t| if t.is_null() { null_mut() } else { inputs.handle_of(t, &mut 0) }).collect();
+                    tensors.iter().map(|&t| if t.is_null() { null_mut() } else { new_handle(t) }).collect();
                 result.ptr = handles.as_ptr().cast();
                 result.len = handles.len() as i64;
                 LIST_RESULTS.with(|lists| lists.borrow_mut().push(handles));
@@ -286,8 +287,13 @@ impl Inputs {
             return *handle;
         }
         *from_argument = 0;
-        register_tensor(unsafe { tch::Tensor::from_ptr(tensor.cast()) })
+        new_handle(tensor)
     }
+}
+
+/// A new handle owning the new `at::Tensor` that C++ made.
+fn new_handle(tensor: *mut c_void) -> *mut TorchTensor {
+    register_tensor(unsafe { tch::Tensor::from_ptr(tensor.cast()) })
 }
 
 fn check_list(value: &RtTorchValue, what: &str) -> Result<()> {
