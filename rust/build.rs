@@ -47,8 +47,8 @@ fn libtorch_version(libtorch_lib: &str) -> String {
 /// Where the header goes: inside the Python package, so the wheel ships it.
 const HEADER: &str = "python/simple_torch/include/simple_torch.h";
 
-/// The C++ files: the shim (libtorch calls tch lacks) and the generic operator entry.
-const CPP_FILES: [&str; 2] = ["rust/shim.cpp", "rust/ops.cpp"];
+/// The C++ files: the shim (libtorch calls tch lacks), the generic operator entry, and autograd.
+const CPP_FILES: [&str; 3] = ["rust/shim.cpp", "rust/ops.cpp", "rust/autograd.cpp"];
 
 /// The functions that the C++ files define (and Rust declares), plus the stream struct the shim
 /// passes: internal, so the header must not offer them to C callers.

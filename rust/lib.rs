@@ -15,6 +15,7 @@ pub mod handles;
 mod shim;
 mod streams;
 
+pub use abi::autograd::*;
 pub use abi::creation::*;
 pub use abi::devices::*;
 pub use abi::dlpack::*;

@@ -66,7 +66,9 @@ HAS_EVENTS = "rt_torch_event_create" in SIGNATURES and GPUS > 0
 # Exports that fail without CUDA whatever their arguments (once their handles are good).
 NEEDS_CUDA = {"rt_torch_cuda_empty_cache", "rt_torch_event_create", "rt_torch_torchtensor_pin_memory"}
 # Exports with arguments but no bad value to give them: every uint64 is a seed.
-NO_BAD_VALUES = {"rt_torch_manual_seed"}
+NO_BAD_VALUES = {"rt_torch_manual_seed", "rt_torch_set_grad_enabled", "rt_torch_inference_mode_enter", "rt_torch_autocast_nesting"}
+# Handle arguments for which NULL means "none" (besides the _free functions' own).
+NULLABLE = {("rt_torch_torchtensor_set_grad", "grad")}
 
 # Error kinds (RT_TORCH_ERROR_*).
 ARGUMENT, DEVICE, HANDLE, OUT_OF_MEMORY, INTERNAL, INDEX, TYPE, NOT_IMPLEMENTED = range(1, 9)
@@ -252,7 +254,7 @@ class Value:
         self.first = first
 
 
-def handle_values(kind: str, function: str) -> list[Value]:
+def handle_values(kind: str, function: str, name: str = "") -> list[Value]:
     """A valid handle of `kind` (if one can be made here), and every bad one."""
     values = [Value(f"{kind}", lambda a: a.make(kind))] if makeable(kind) else []
     if kind == "tensor":
@@ -262,7 +264,7 @@ def handle_values(kind: str, function: str) -> list[Value]:
             ((3, 3), 5, "f16[3,3]"), ((3, 3), 15, "bf16[3,3]"), ((3, 3), 9, "c64[3,3]"), ((1,) * 64, 6, "f32[1]*64"),
         ]:
             values.append(Value(text, lambda a, d=dims, t=dtype: a.tensor(d, t), "any"))
-    null_ok = function == free_function(kind)  # free(NULL) is a no-op
+    null_ok = function == free_function(kind) or (function, name) in NULLABLE  # free(NULL) is a no-op
     values.append(Value("NULL", lambda a: None, "ok" if null_ok else "error", HANDLE, () if null_ok else ("is NULL",)))
     if makeable(kind):
         values.append(Value(f"freed {kind}", lambda a: a.freed(kind), "error", HANDLE, ("was already freed",)))
@@ -972,9 +974,10 @@ def arguments(function: str, gpus: int) -> list[list[Value]]:
     while index < len(params):
         param, ctype = params[index], argtypes[index]
         after = params[index + 1] if index + 1 < len(params) else None
-        kind = handle_kind(param.base) if param.pointer else None
+        # a handle (TorchTensor*), not an array of them or a place for one (TorchTensor**)
+        kind = handle_kind(param.base) if param.type.count("*") == 1 else None
         if kind and (makeable(kind) or kind == "event"):
-            slots.append(handle_values(kind, function))
+            slots.append(handle_values(kind, function, param.name))
         elif param.name == "data" and after is not None and after.name == "dims":
             slots.append(dims_values(with_data=True))
         elif param.name == "dims":
@@ -1074,6 +1077,29 @@ def hand_written_cases() -> list[Case]:
     def unaligned(arena: Arena, size: int) -> c_void_p:  # one byte into a real buffer of size + 1
         return c_void_p(ctypes.addressof(arena.keep((ctypes.c_uint8 * (size + 1))())) + 1)
 
+    # arrays of handles (autograd): each handle in them is checked, and named by its position
+    def handle_array(label, make_handles, expect="ok", kind=None, words=()):
+        return Value(label, lambda a: [a.keep((c_void_p * 2)(*make_handles(a))), 2], expect, kind, words, width=2)
+
+    freed_second = handle_array("tensors [live, freed]", lambda a: [a.tensor(), a.freed("tensor")], "error", HANDLE,
+                                ("tensors[1]", "was already freed"))
+    cases.append(Case("rt_torch_autograd_backward", [freed_second, raw("grad_tensors NULL", None), raw("retain_graph -1", -1),
+                                                     raw("create_graph false", False), raw("inputs NULL", None), raw("n_inputs 0", 0)], 0))
+    not_recorded = handle_array("tensors [live, live]", lambda a: [a.tensor(), a.tensor()], "error", ARGUMENT,
+                                ("does not require grad and does not have a grad_fn",))
+    cases.append(Case("rt_torch_autograd_backward", [not_recorded, raw("grad_tensors NULL", None), raw("retain_graph -1", -1),
+                                                     raw("create_graph false", False), raw("inputs NULL", None), raw("n_inputs 0", 0)], 0))
+    freed_output = handle_array("outputs [live, freed]", lambda a: [a.tensor(), a.freed("tensor")], "error", HANDLE,
+                                ("outputs[1]", "was already freed"))
+    cases.append(Case("rt_torch_autograd_grad", [freed_output, raw("grad_outputs NULL", None), raw("inputs NULL", None),
+                                                 raw("n_inputs 0", 0), raw("retain_graph -1", -1), raw("create_graph false", False),
+                                                 raw("allow_unused false", False), raw("results NULL", None)], 0))
+    no_host = Value("host NULL", lambda a: None, "error", ARGUMENT, ("host and name must not be NULL",))
+    cases.append(Case("rt_torch_autograd_function_apply", [no_host, raw("token 1", 1), raw("name", b"F")] + [raw("NULL", None), raw("0", 0)] * 5
+                      + [raw("results NULL", None)], 0))
+    no_such_kind = Value("kind 'tpu'", lambda a: b"tpu", "error", ARGUMENT, ("'cpu' and 'cuda', not 'tpu'",))
+    cases.append(Case("rt_torch_autocast_state", [no_such_kind, raw("enabled -1", -1), raw("dtype -1", -1),
+                                                  Value("out", lambda a: a.keep(ctypes.c_int32())), Value("out", lambda a: a.keep(ctypes.c_int32()))], 0))
     odd_data = Value("unaligned data for float64[3]", lambda a: [unaligned(a, 24), a.keep((c_int64 * 1)(3)), 1], width=3)
     cases.append(Case("rt_torch_tensor_from_data", [odd_data, raw("dtype float64", 7)], None))
     odd_out = Value("unaligned out of 72 bytes", lambda a: [unaligned(a, 72), 72], width=2)

@@ -2,6 +2,7 @@
 their precedence, errors that name file, line and key, and the defaults factories use."""
 
 import os
+import threading
 import warnings
 
 import pytest
@@ -50,8 +51,7 @@ def load(**kwargs):
 
 def test_the_original_sdn_file(clean_config):
     (clean_config / "dl.config.sdn").write_text(ORIGINAL_SDN)
-    with pytest.warns(ConfigWarning, match="autograd: true .* simple_torch records no gradients"):
-        dl = st.load_local_config()
+    dl = load()
     assert dl is st.dl
     assert (dl.default_device, dl.default_dtype, dl.backend, dl.autograd) == (Device.cuda(1), DType.float32, "torch", True)
     path = clean_config / "dl.config.sdn"
@@ -60,9 +60,24 @@ def test_the_original_sdn_file(clean_config):
     assert dl.source("fallback") == "built-in default" and dl.fallback is None
 
 
+def test_autograd_false_turns_grad_mode_off_in_the_loading_thread(clean_config):
+    (clean_config / "dl.config.sdn").write_text('dl:\n    autograd: false\n')
+    try:
+        assert not load().autograd and not st.is_grad_enabled()
+        x = st.ones(2, requires_grad=True)
+        assert not (x * 2).requires_grad  # not recorded
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(st.is_grad_enabled()))
+        thread.start(), thread.join()
+        assert seen == [True]  # grad mode is per thread, as in libtorch
+    finally:
+        (clean_config / "dl.config.sdn").unlink()
+        assert load().autograd and st.is_grad_enabled()
+
+
 def test_nothing_configured_gives_the_built_in_defaults():
     dl = load()
-    assert (dl.default_device, dl.default_dtype, dl.fallback, dl.backend, dl.autograd) == (Device.cpu(), DType.float32, None, "torch", False)
+    assert (dl.default_device, dl.default_dtype, dl.fallback, dl.backend, dl.autograd) == (Device.cpu(), DType.float32, None, "torch", True)
     assert all(dl.source(key) == "built-in default" for key in ("device", "dtype", "fallback", "backend", "autograd"))
     assert "device: cpu  (built-in default)" in repr(dl)
 

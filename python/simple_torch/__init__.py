@@ -59,6 +59,10 @@ from .memory import (
 from .size import Size
 from .streams import Event, Stream, synchronize
 from ._tensor import Tensor, TorchTensorWrapper
+from . import autograd
+from . import amp
+from .amp import autocast
+from .autograd import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
 from . import _surface
 from .functions import (
     arange,
@@ -85,6 +89,8 @@ from_numpy = TorchTensorWrapper.from_numpy
 from_dlpack = TorchTensorWrapper.from_dlpack
 from_torch = TorchTensorWrapper.from_torch
 from_list = TorchTensorWrapper.from_list
+
+autograd.install(TorchTensorWrapper)
 
 # Methods that torch writes in Python, over the functions above.
 TorchTensorWrapper.norm = norm
@@ -145,7 +151,16 @@ __all__ = [
     "TorchNotAvailableError",
     "TorchTensorWrapper",
     "UnsupportedError",
+    "amp",
     "arange",
+    "autocast",
+    "autograd",
+    "enable_grad",
+    "inference_mode",
+    "is_grad_enabled",
+    "is_inference_mode_enabled",
+    "no_grad",
+    "set_grad_enabled",
     "auto_device",
     "cuda_device_count",
     "dl",

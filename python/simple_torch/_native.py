@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from ctypes import POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_uint64, c_void_p
+from ctypes import CFUNCTYPE, POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_size_t, c_uint64, c_void_p
 from importlib.util import find_spec
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +43,7 @@ STREAM = c_void_p
 EVENT = c_void_p
 GENERATOR = c_void_p
 _INT64_P = POINTER(c_int64)
+_TENSORS = POINTER(TENSOR)  # an array of handles (const TorchTensor *const *)
 
 
 
@@ -59,6 +60,15 @@ class Value(ctypes.Structure):
         ("ptr", c_void_p),
         ("len", c_int64),
     ]
+
+
+class AutogradHost(ctypes.Structure):
+    """``RtTorchAutogradHost``: the host's functions that libtorch's autograd engine calls for
+    custom functions and tensor hooks (see autograd.py)."""
+
+    BACKWARD = CFUNCTYPE(c_int32, c_int64, _TENSORS, c_int64, _TENSORS, c_int64, _TENSORS, c_int64, c_void_p, c_size_t)
+    RELEASE = CFUNCTYPE(None, c_int64)
+    _fields_ = [("backward", BACKWARD), ("release", RELEASE)]
 
 
 # The tags of Value (RT_TORCH_VALUE_* in the header).
@@ -170,6 +180,25 @@ SIGNATURES = {
     "rt_torch_torchgenerator_device": (c_int32, (GENERATOR,), MINUS_2),
     "rt_torch_torchgenerator_free": (None, (GENERATOR,), VOID),
     "rt_torch_torchgenerator_finalize": (None, (GENERATOR,), NEVER),
+    # autograd (autograd.py): gradients, backward and grad, modes, the host's code in the graph
+    "rt_torch_torchtensor_requires_grad": (c_int32, (TENSOR,), MINUS_1),
+    "rt_torch_torchtensor_grad": (c_bool, (TENSOR, _TENSORS), FALSE),
+    "rt_torch_torchtensor_set_grad": (c_bool, (TENSOR, TENSOR), FALSE),
+    "rt_torch_torchtensor_grad_fn": (c_int64, (TENSOR, c_char_p, c_size_t), MINUS_1),
+    "rt_torch_torchtensor_share": (TENSOR, (TENSOR,), NULL),
+    "rt_torch_autograd_backward": (c_bool, (_TENSORS, c_int64, _TENSORS, c_int32, c_bool, _TENSORS, c_int64), FALSE),
+    "rt_torch_autograd_grad": (c_bool, (_TENSORS, c_int64, _TENSORS, _TENSORS, c_int64, c_int32, c_bool, c_bool, _TENSORS), FALSE),
+    "rt_torch_set_grad_enabled": (c_int32, (c_bool,), MINUS_1),
+    "rt_torch_is_grad_enabled": (c_int32, (), MINUS_1),
+    "rt_torch_inference_mode_enter": (c_bool, (c_bool,), FALSE),
+    "rt_torch_inference_mode_exit": (c_bool, (), FALSE),
+    "rt_torch_is_inference_mode_enabled": (c_int32, (), MINUS_1),
+    "rt_torch_autocast_state": (c_bool, (c_char_p, c_int32, c_int32, POINTER(c_int32), POINTER(c_int32)), FALSE),
+    "rt_torch_autocast_nesting": (c_int32, (c_int32,), MINUS_1),
+    "rt_torch_autograd_function_apply": (c_bool, (POINTER(AutogradHost), c_int64, c_char_p, _TENSORS, c_int64, _TENSORS, c_int64,
+                                                  _TENSORS, c_int64, _TENSORS, c_int64, _TENSORS, c_int64, _TENSORS), FALSE),
+    "rt_torch_torchtensor_register_hook": (c_int64, (TENSOR, POINTER(AutogradHost), c_int64), MINUS_1),
+    "rt_torch_torchtensor_remove_hook": (c_bool, (TENSOR, c_int64), FALSE),
     # every operator: ids, schemas, and the generic call (args and out are Value arrays)
     "rt_torch_op_count": (c_int64, (), MINUS_1),
     "rt_torch_op_find": (c_int64, (c_char_p, c_char_p), MINUS_1),
@@ -264,6 +293,8 @@ class _Checked:
         """The calling thread's last error as an exception of its kind, its message naming the
         Python operation rather than the C function (see :func:`python_message`)."""
         message, kind = self._last_error(), self._last_error_kind()
+        if message and (raised := host_exception(message)) is not None:
+            return raised
         text = python_message(message.decode("utf-8", "replace")) if message else f"{function_name} failed"
         return BY_KIND.get(kind, SimpleTorchError)(text)
 
@@ -303,6 +334,9 @@ _PYTHON_NAMES = {
     "rt_torch_event_create": "Event",
     "rt_torch_generator_create": "Generator",
     "rt_torch_op_call": "",
+    "rt_torch_autograd_backward": "backward",
+    "rt_torch_autograd_grad": "autograd.grad",
+    "rt_torch_autograd_function_apply": "Function.apply",
     "rt_torch_op_find": "st.ops",
 }
 _PREFIXES = (("rt_torch_torchtensor_", "Tensor."), ("rt_torch_torchstream_", "Stream."), ("rt_torch_torchevent_", "Event."),
@@ -331,6 +365,19 @@ def python_message(text: str) -> str:
         python = replacement + name.removeprefix(prefix).removesuffix("_opts")
     rest = text[match.end():]
     return f"{python}: {rest}" if python else rest
+
+
+#: Exceptions raised by host code that libtorch ran (a custom function's backward, a hook), by
+#: number: the message libtorch passes back names the number, and the caller of backward gets
+#: the exception itself (see autograd.py).
+HOST_EXCEPTIONS: dict[int, BaseException] = {}
+_HOST_EXCEPTION = re.compile(rb"simple_torch host exception #(\d+)")
+
+
+def host_exception(message: bytes) -> BaseException | None:
+    """The host's exception that ``message`` names, if any (taken: it is raised once)."""
+    match = _HOST_EXCEPTION.search(message)
+    return HOST_EXCEPTIONS.pop(int(match.group(1)), None) if match else None
 
 
 class _Unavailable:

@@ -127,7 +127,9 @@ class _Protocols:
         if self._handle is None:
             return "tensor(<freed>)"
         dtype, device = self.dtype, self.device
-        shown = self
+        grad_fn = self.grad_fn
+        requires_grad = grad_fn is None and self.requires_grad
+        shown = self.detach() if grad_fn is not None or requires_grad else self
         if device.kind != "cpu":
             shown = shown.cpu()
         if dtype.numpy_stand_in is not dtype or dtype is DType.float16:
@@ -147,6 +149,10 @@ class _Protocols:
             extras += f", dtype=st.{dtype.name}"
         if device.kind != "cpu":
             extras += f", device='{device}'"
+        if grad_fn is not None:
+            extras += f", grad_fn=<{grad_fn.name()}>"
+        elif requires_grad:
+            extras += ", requires_grad=True"
         return f"tensor({values}{extras})"
 
 

@@ -117,6 +117,22 @@ def _receiver(text: str) -> str:
     return "(op_, " + text[1:] if not text.startswith("()") else "(op_" + text[1:]
 
 
+# The Tensor's autograd members (set on the class at import by autograd.install): properties
+# where the schemas have operators of the same name (is_leaf, retains_grad), plus the methods.
+AUTOGRAD_MEMBERS = [
+    "@property\n    def requires_grad(self) -> bool: ...",
+    "@requires_grad.setter\n    def requires_grad(self, value: bool) -> None: ...",
+    "@property\n    def grad(self) -> Tensor | None: ...",
+    "@grad.setter\n    def grad(self, value: Tensor | None) -> None: ...",
+    "@property\n    def grad_fn(self) -> Any: ...",
+    "@property\n    def is_leaf(self) -> bool: ...",
+    "@property\n    def retains_grad(self) -> bool: ...",
+    "@property\n    def data(self) -> Tensor: ...",
+    "def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False, inputs: Any = None) -> None: ...",
+    "def register_hook(self, hook: Any) -> Any: ...",
+]
+
+
 def generate(yaml_text: str) -> dict[str, str]:
     """The stub files' texts by file name."""
     methods, functions, packets = defaultdict(list), defaultdict(list), defaultdict(list)
@@ -142,7 +158,8 @@ def generate(yaml_text: str) -> dict[str, str]:
     for name in BINARY_OPERATORS:  # set on the class at import (_protocols.install)
         generated.append(f"    def {name}(self, other: Tensor | _Number) -> Tensor: ...  # type: ignore[override]")
     generated += [f"    def {name}(self) -> Tensor: ..." for name in UNARY_OPERATORS]
-    generated += defs(methods, "    ")
+    generated += [f"    {member}" for member in AUTOGRAD_MEMBERS]
+    generated += defs({name: sigs for name, sigs in methods.items() if name not in ("is_leaf", "retains_grad")}, "    ")
     hand_written = _defined_in(Path(__file__).parent / "functions.py")
     functions = {name: sigs for name, sigs in functions.items() if name not in hand_written}
     generated += ["", "# module functions", f"__all__ = {sorted(functions)!r}"] + defs(functions, "")

@@ -60,6 +60,8 @@ def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
     if "input" in kwargs:
         kwargs = dict(kwargs)
         kwargs["self"] = kwargs.pop("input")
+    if "requires_grad" in kwargs:
+        return _factory_requiring_grad(packet, args, kwargs)
     try:
         overload = packet.resolve(args, kwargs)
     except ArgumentTypeError as error:
@@ -73,6 +75,17 @@ def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
         else:
             raise error from None
     return overload(*args, **kwargs)
+
+
+def _factory_requiring_grad(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
+    """A factory's ``requires_grad=`` (torch's bindings add it to every factory: the operators
+    that take ``pin_memory``): the new tensor is a leaf that requires grad."""
+    kwargs = dict(kwargs)
+    requires_grad = kwargs.pop("requires_grad")
+    if "pin_memory" not in (packet.__doc__ or ""):
+        raise ArgumentTypeError(f"{packet.name}() got an unexpected keyword argument 'requires_grad'")
+    made = _call(packet, args, kwargs)
+    return made.requires_grad_() if requires_grad else made
 
 
 def _varargs(args: tuple):

@@ -502,7 +502,8 @@ class TorchTensorWrapper(_GeneratedMethods):
         """The elements as a NumPy array. A CPU tensor's array shares its memory, unless
         ``copy=True``: a write through either side is seen by the other, and the memory lives
         as long as either uses it. A GPU tensor is copied to the CPU (``copy=False`` raises
-        ValueError). NumPy has no bfloat16: that raises TypeError.
+        ValueError). NumPy has no bfloat16: that raises TypeError. As torch, a tensor that
+        requires grad refuses: use ``x.detach().numpy()``.
 
         Example:
             >>> TorchTensorWrapper.tensor_ones([2]).numpy()
@@ -511,6 +512,8 @@ class TorchTensorWrapper(_GeneratedMethods):
         import numpy
 
         self.dtype.to_numpy()  # bfloat16 fails here, with what to do
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         if self.is_cuda:
             if copy is False:
                 raise ValueError(f"a tensor on {self.device} cannot be a NumPy array without a copy to the CPU")
@@ -538,7 +541,8 @@ class TorchTensorWrapper(_GeneratedMethods):
             [[1.0], [1.0]]
         """
         dtype = self.dtype
-        source = self if dtype.numpy_stand_in is dtype else self.to(dtype.numpy_stand_in)  # NumPy lacks bfloat16
+        source = self.detach() if self.requires_grad else self
+        source = source if dtype.numpy_stand_in is dtype else source.to(dtype.numpy_stand_in)  # NumPy lacks bfloat16
         return source.numpy().tolist()
 
     # -- devices ----------------------------------------------------------------------------
@@ -746,6 +750,30 @@ class TorchTensorWrapper(_GeneratedMethods):
     def __exit__(self, *exc_info) -> None:
         if self._handle is not None:
             self.free()
+
+    # -- copying: each copy owns a handle of its own ------------------------------------------
+
+    def __copy__(self) -> TorchTensorWrapper:
+        """``copy.copy(x)``: a second tensor object over the same memory, as torch's."""
+        copied = _new(type(self))
+        copied._handle = lib.rt_torch_torchtensor_share(self._live())
+        return copied
+
+    def __deepcopy__(self, memo: dict) -> TorchTensorWrapper:
+        """``copy.deepcopy(x)``: a copy of the values, a leaf requiring grad if ``x`` does; as
+        torch, only leaves can be deep-copied."""
+        if id(self) in memo:
+            return memo[id(self)]
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment.  If you were attempting to deepcopy a module, this may be because of a torch.nn.utils.weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001")
+        copied = self.detach().clone()
+        if self.requires_grad:
+            copied.requires_grad_()
+        memo[id(self)] = copied
+        return copied
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("simple_torch tensors cannot be pickled: save them with st.save (PyTorch's file format)")
 
     # -- DLPack and NumPy protocols ----------------------------------------------------------
 

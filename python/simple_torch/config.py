@@ -66,7 +66,7 @@ _KEYS = {
     "dtype": (_string(DType.from_any), DType.float32),
     "fallback": (_policy, None),
     "backend": (_backend, "torch"),
-    "autograd": (_bool, False),
+    "autograd": (_bool, True),
 }
 
 _DEFAULT_SOURCE = "built-in default"
@@ -135,7 +135,9 @@ class Config:
 
     @property
     def autograd(self) -> bool:
-        """The original design's autograd switch, kept as read: simple_torch records no gradients."""
+        """Whether grad mode starts on (True by default, as in torch): loading a config whose
+        ``autograd`` is false turns gradient recording off in the thread that loads it (see
+        :mod:`simple_torch.autograd`: grad mode is per thread)."""
         return self._values["autograd"]
 
     def source(self, key: str) -> str:
@@ -213,8 +215,9 @@ def load_local_config(directory=None, *, user: bool = True) -> Config:
     for layer in reversed(layers):  # lowest precedence first; higher ones overwrite
         settings.update(layer)
     dl._set_all(settings)
-    if dl.autograd:
-        _warn(f"autograd: true ({dl.source('autograd')}) is kept in dl.autograd, but simple_torch records no gradients", ConfigWarning)
+    from ._native import lib
+
+    lib.rt_torch_set_grad_enabled(dl.autograd)
     return dl
 
 

@@ -13,8 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import numbers
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar, cast
 
 from . import ops
 from ._native import lib
@@ -22,7 +23,6 @@ from ._tensor import TorchTensorWrapper, _device_code, _sizes
 from .config import dl
 from .devices import Device
 from .dtypes import DType
-from .errors import UnsupportedError
 from .generators import Generator
 
 # What the factories take: sizes, a dtype (a DType, a name, a NumPy or torch dtype) and a device.
@@ -44,11 +44,22 @@ def _floating(dtype) -> DType:
     return dl.default_dtype if dl.default_dtype.is_floating_point else DType.float32
 
 
-def _no_grad(requires_grad: bool) -> None:
-    if requires_grad:
-        raise UnsupportedError("requires_grad=True: simple_torch does not record gradients yet")
+_Factory = TypeVar("_Factory", bound=Callable[..., TorchTensorWrapper])
 
 
+def _factory(function: _Factory) -> _Factory:
+    """Adds torch's ``requires_grad=`` to a factory (whose signature declares it, for readers and
+    type checkers): the new tensor is a leaf that requires grad."""
+
+    @functools.wraps(function)
+    def factory(*args, requires_grad: bool = False, **kwargs):
+        made = function(*args, **kwargs)
+        return made.requires_grad_() if requires_grad else made
+
+    return cast(_Factory, factory)
+
+
+@_factory
 def zeros(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """A tensor of zeros, as ``torch.zeros``: ``st.zeros(2, 3)`` or ``st.zeros((2, 3))``; the dtype
     and device default to the ``dl`` config's (float32 on the CPU unless configured).
@@ -57,11 +68,11 @@ def zeros(*size: _Size, dtype: _DType = None, device: _Device = None, requires_g
         >>> st.zeros(2, 3).shape
         st.Size([2, 3])
     """
-    _no_grad(requires_grad)
     # the typed export: the fastest path, with the same defaults
     return TorchTensorWrapper.tensor_zeros(*size, dtype=_floating(dtype), device=device, policy=policy)
 
 
+@_factory
 def ones(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """A tensor of ones, as ``torch.ones``.
 
@@ -69,11 +80,11 @@ def ones(*size: _Size, dtype: _DType = None, device: _Device = None, requires_gr
         >>> st.ones(2).tolist()
         [1.0, 1.0]
     """
-    _no_grad(requires_grad)
     # the typed export: the fastest path, with the same defaults
     return TorchTensorWrapper.tensor_ones(*size, dtype=_floating(dtype), device=device, policy=policy)
 
 
+@_factory
 def empty(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """An uninitialised tensor, as ``torch.empty``.
 
@@ -81,10 +92,10 @@ def empty(*size: _Size, dtype: _DType = None, device: _Device = None, requires_g
         >>> st.empty(2, 3).shape
         st.Size([2, 3])
     """
-    _no_grad(requires_grad)
     return ops.aten.empty.memory_format(_sizes(size), dtype=_floating(dtype), device=_device(device, policy))
 
 
+@_factory
 def full(size: _Size, fill_value: complex, *, dtype: _DType = None, device: _Device = None, requires_grad: bool = False,
          policy: str | None = None) -> TorchTensorWrapper:
     """A tensor filled with ``fill_value``, as ``torch.full``: the dtype follows the value (bool,
@@ -94,7 +105,6 @@ def full(size: _Size, fill_value: complex, *, dtype: _DType = None, device: _Dev
         >>> st.full((2,), 7).tolist()
         [7, 7]
     """
-    _no_grad(requires_grad)
     if dtype is None:
         if isinstance(fill_value, bool):
             dtype = DType.bool
@@ -107,6 +117,7 @@ def full(size: _Size, fill_value: complex, *, dtype: _DType = None, device: _Dev
     return ops.aten.full.default(_sizes((size,)), fill_value, dtype=DType.from_any(dtype), device=_device(device, policy))
 
 
+@_factory
 def rand(*size: _Size, generator: Generator | None = None, dtype: _DType = None, device: _Device = None,
          requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Uniform samples in [0, 1), as ``torch.rand`` (the same numbers after the same
@@ -116,10 +127,10 @@ def rand(*size: _Size, generator: Generator | None = None, dtype: _DType = None,
         >>> st.rand(3).shape
         st.Size([3])
     """
-    _no_grad(requires_grad)
     return ops.aten.rand(_sizes(size), generator=generator, dtype=_floating(dtype), device=_device(device, policy))
 
 
+@_factory
 def randn(*size: _Size, generator: Generator | None = None, dtype: _DType = None, device: _Device = None,
           requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Standard normal samples, as ``torch.randn`` (the same numbers after the same
@@ -129,13 +140,13 @@ def randn(*size: _Size, generator: Generator | None = None, dtype: _DType = None
         >>> st.randn(2, 2).shape
         st.Size([2, 2])
     """
-    _no_grad(requires_grad)
     if generator is not None:
         return ops.aten.randn.generator(_sizes(size), generator=generator, dtype=_floating(dtype), device=_device(device, policy))
     # the typed export: the fastest path, with the same defaults
     return TorchTensorWrapper.tensor_randn(*size, dtype=_floating(dtype), device=device, policy=policy)
 
 
+@_factory
 def randint(*args: int | Sequence[int], generator: Generator | None = None, dtype: _DType = None, device: _Device = None,
             requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Random integers in [low, high), as ``torch.randint(high, size)`` or
@@ -145,11 +156,11 @@ def randint(*args: int | Sequence[int], generator: Generator | None = None, dtyp
         >>> st.randint(0, 10, (4,)).dtype
         <DType.int64: 4>
     """
-    _no_grad(requires_grad)
     dtype = DType.int64 if dtype is None else DType.from_any(dtype)
     return ops.aten.randint(*args, generator=generator, dtype=dtype, device=_device(device, policy))
 
 
+@_factory
 def arange(start: float, end: float | None = None, step: float = 1, *, dtype: _DType = None, device: _Device = None,
            requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Values from ``start`` to ``end`` (exclusive) by ``step``, as ``torch.arange``: int64 for
@@ -159,7 +170,6 @@ def arange(start: float, end: float | None = None, step: float = 1, *, dtype: _D
         >>> st.arange(4).tolist(), st.arange(0, 1, 0.5).tolist()
         ([0, 1, 2, 3], [0.0, 0.5])
     """
-    _no_grad(requires_grad)
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -167,6 +177,7 @@ def arange(start: float, end: float | None = None, step: float = 1, *, dtype: _D
     return ops.aten.arange.start_step(start, end, step, dtype=DType.from_any(dtype), device=_device(device, policy))
 
 
+@_factory
 def linspace(start: float, end: float, steps: int, *, dtype: _DType = None, device: _Device = None,
              requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """``steps`` evenly spaced values from ``start`` to ``end``, as ``torch.linspace``.
@@ -175,10 +186,10 @@ def linspace(start: float, end: float, steps: int, *, dtype: _DType = None, devi
         >>> st.linspace(0, 1, 3).tolist()
         [0.0, 0.5, 1.0]
     """
-    _no_grad(requires_grad)
     return ops.aten.linspace.default(start, end, steps, dtype=_floating(dtype), device=_device(device, policy))
 
 
+@_factory
 def eye(n: int, m: int | None = None, *, dtype: _DType = None, device: _Device = None, requires_grad: bool = False,
         policy: str | None = None) -> TorchTensorWrapper:
     """The ``n`` × ``m`` identity matrix (square without ``m``), as ``torch.eye``.
@@ -187,10 +198,10 @@ def eye(n: int, m: int | None = None, *, dtype: _DType = None, device: _Device =
         >>> st.eye(2).tolist()
         [[1.0, 0.0], [0.0, 1.0]]
     """
-    _no_grad(requires_grad)
     return ops.aten.eye.m(n, n if m is None else m, dtype=_floating(dtype), device=_device(device, policy))
 
 
+@_factory
 def tensor(data: Any, *, dtype: _DType = None, device: _Device = None, requires_grad: bool = False,
            policy: str | None = None) -> TorchTensorWrapper:
     """A new tensor holding a copy of ``data`` (nested numbers, a NumPy array or a tensor), as
@@ -200,7 +211,6 @@ def tensor(data: Any, *, dtype: _DType = None, device: _Device = None, requires_
         >>> st.tensor([[1, 2], [3, 4]]).dtype, st.tensor([1.5]).tolist()
         (<DType.int64: 4>, [1.5])
     """
-    _no_grad(requires_grad)
     if isinstance(data, TorchTensorWrapper):
         copy = data.clone() if dtype is None else data.to(DType.from_any(dtype)).clone()
         return copy if device is None else copy.to(device, policy=policy)

@@ -4,6 +4,7 @@
 //! [`crate::handles`]; exports that read or write caller memory through raw pointers are
 //! `unsafe` and say what they need in a `# Safety` section.
 
+pub mod autograd;
 pub mod creation;
 pub mod devices;
 pub mod dlpack;

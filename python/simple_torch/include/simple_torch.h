@@ -235,6 +235,38 @@ typedef struct TorchStream TorchStream;
 typedef struct TorchTensor TorchTensor;
 
 /**
+ * How a host (a language binding) runs its code inside libtorch's autograd graph. The host
+ * owns this struct and keeps it alive while any node or hook made with it may run; a host that
+ * shuts down sets `backward` and `release` to NULL first (a later backward then fails, saying
+ * so, and nothing calls into the host).
+ */
+typedef struct {
+  /**
+   * Computes gradients for the node or hook `token`. `grads` (`n_grads`) are the gradients of
+   * its outputs, `saved` (`n_saved`) the tensors a custom function saved; both are new
+   * handles the host owns. The host writes `n_results` new handles (or NULL: no gradient)
+   * into `results` and hands them over: the library releases them. A custom function gets
+   * one result per input; a hook gets one gradient and returns its replacement (NULL keeps
+   * it). Returns 0, or nonzero with a message in `error` (`error_len` bytes), which the
+   * caller of backward then gets as its error.
+   */
+  int32_t (*backward)(int64_t token,
+                      TorchTensor *const *grads,
+                      int64_t n_grads,
+                      TorchTensor *const *saved,
+                      int64_t n_saved,
+                      TorchTensor **results,
+                      int64_t n_results,
+                      char *error,
+                      size_t error_len);
+  /**
+   * Called once when libtorch drops the node or hook `token` (from whichever thread drops
+   * it): the host may forget what it kept for it.
+   */
+  void (*release)(int64_t token);
+} RtTorchAutogradHost;
+
+/**
  * One argument or result of [`rt_torch_op_call`]: a tag (`RT_TORCH_VALUE_*`) and the fields
  * that tag uses; the others are ignored. Zero-initialise and set what the tag needs.
  */
@@ -279,6 +311,176 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * 1 if autograd records operations on the tensor (`requires_grad`), 0 if not, -1 on error.
+ */
+int32_t rt_torch_torchtensor_requires_grad(const TorchTensor *h);
+
+/**
+ * Writes a new handle to the tensor's gradient (`.grad`) into `*out`, or NULL if it has none.
+ * False on error.
+ *
+ * # Safety
+ * `out` must point to a writable `TorchTensor*`.
+ */
+bool rt_torch_torchtensor_grad(const TorchTensor *h, TorchTensor **out);
+
+/**
+ * Sets the tensor's gradient (`t.grad = grad`; NULL: `None`), checking its dtype, device and
+ * size as torch does. False on error.
+ */
+bool rt_torch_torchtensor_set_grad(const TorchTensor *h, const TorchTensor *grad);
+
+/**
+ * Writes the name of the node that made the tensor (`grad_fn`, e.g. "AddmmBackward0"), NUL
+ * terminated, into `name` (`capacity` bytes; 256 hold any name), and returns its length: 0 for
+ * a tensor no recorded operation made. -1 on error.
+ *
+ * # Safety
+ * `name` must point to `capacity` writable bytes.
+ */
+int64_t rt_torch_torchtensor_grad_fn(const TorchTensor *h, char *name, size_t capacity);
+
+/**
+ * A new handle to the same tensor (not a copy, and no autograd operation: `share(h)` and `h`
+ * are one tensor, as two Python names for one torch tensor are). NULL on error.
+ */
+TorchTensor *rt_torch_torchtensor_share(const TorchTensor *h);
+
+/**
+ * `torch.autograd.backward(tensors, grad_tensors, retain_graph, create_graph, inputs)`:
+ * accumulates gradients into the leaves' `.grad` (only `inputs`' if `n_inputs` > 0).
+ * `grad_tensors` holds one handle per tensor or NULL (no gradient given: the tensor must be a
+ * scalar), or is NULL itself. `retain_graph`: -1 None (as `create_graph`), 0 false, 1 true.
+ * False on error, e.g. torch's "element 0 of tensors does not require grad and does not have a
+ * grad_fn".
+ *
+ * # Safety
+ * The arrays must hold their counts of handles.
+ */
+bool rt_torch_autograd_backward(const TorchTensor *const *tensors,
+                                int64_t n_tensors,
+                                const TorchTensor *const *grad_tensors,
+                                int32_t retain_graph,
+                                bool create_graph,
+                                const TorchTensor *const *inputs,
+                                int64_t n_inputs);
+
+/**
+ * `torch.autograd.grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+ * allow_unused)`: writes one new handle per input into `results` (NULL for an input the outputs
+ * do not depend on, which needs `allow_unused`). `grad_outputs` and `retain_graph` as for
+ * [`rt_torch_autograd_backward`]. False on error.
+ *
+ * # Safety
+ * The arrays must hold their counts of handles; `results` room for `n_inputs`.
+ */
+bool rt_torch_autograd_grad(const TorchTensor *const *outputs,
+                            int64_t n_outputs,
+                            const TorchTensor *const *grad_outputs,
+                            const TorchTensor *const *inputs,
+                            int64_t n_inputs,
+                            int32_t retain_graph,
+                            bool create_graph,
+                            bool allow_unused,
+                            TorchTensor **results);
+
+/**
+ * Turns gradient recording on or off for the calling thread (`torch.set_grad_enabled`);
+ * returns whether it was on (1) or off (0).
+ */
+int32_t rt_torch_set_grad_enabled(bool enabled);
+
+/**
+ * 1 if the calling thread records gradients (`torch.is_grad_enabled()`), 0 if not.
+ */
+int32_t rt_torch_is_grad_enabled(void);
+
+/**
+ * Enters inference mode (`enabled`) or a region without it (`!enabled`) on the calling thread,
+ * as `torch.inference_mode(mode)`; each enter needs an exit on the same thread. False on error.
+ */
+bool rt_torch_inference_mode_enter(bool enabled);
+
+/**
+ * Leaves the calling thread's innermost inference mode region. False on error (none entered).
+ */
+bool rt_torch_inference_mode_exit(void);
+
+/**
+ * 1 if the calling thread is in inference mode (`torch.is_inference_mode_enabled()`), else 0.
+ */
+int32_t rt_torch_is_inference_mode_enabled(void);
+
+/**
+ * Reads the calling thread's autocast state for the device type `kind` ("cpu" or "cuda") into
+ * `*was_enabled` (0 or 1) and `*was_dtype` (a dtype code), then sets it: `enabled` -1 leaves it,
+ * 0 or 1 sets it; `dtype` -1 leaves the cast dtype, else is the dtype code to cast to. False on
+ * error.
+ *
+ * # Safety
+ * `kind` must be a NUL-terminated string; `was_enabled` and `was_dtype` writable.
+ */
+bool rt_torch_autocast_state(const char *kind,
+                             int32_t enabled,
+                             int32_t dtype,
+                             int32_t *was_enabled,
+                             int32_t *was_dtype);
+
+/**
+ * Entering (`delta` = 1) or leaving (-1) an autocast region on the calling thread; leaving the
+ * outermost frees the cache of cast weights. Returns the new nesting level; -1 on error (a
+ * `delta` of another value, or leaving with no region entered).
+ */
+int32_t rt_torch_autocast_nesting(int32_t delta);
+
+/**
+ * Records a custom function (`torch.autograd.Function.apply`) whose forward the host has run
+ * with grad mode off: `inputs` are its tensor inputs and `outputs` what its forward returned.
+ * Writes `n_outputs` new handles into `results`: the outputs, attached (when grad mode is on
+ * and an input requires grad) to a new node named `name` whose backward calls
+ * `host->backward(token, ...)` with the saved tensors `to_save`. `dirty` are inputs the forward
+ * modified in place, `non_differentiable` outputs without gradients (torch's `mark_dirty`,
+ * `mark_non_differentiable`). `host->release(token)` runs when the node is dropped (at once if
+ * none was recorded). False on error (then `release` is not called).
+ *
+ * # Safety
+ * `host` must stay valid while the node lives; the arrays must hold their counts of handles;
+ * `name` must be a NUL-terminated string; `results` must have room for `n_outputs`.
+ */
+bool rt_torch_autograd_function_apply(const RtTorchAutogradHost *host,
+                                      int64_t token,
+                                      const char *name,
+                                      const TorchTensor *const *inputs,
+                                      int64_t n_inputs,
+                                      const TorchTensor *const *outputs,
+                                      int64_t n_outputs,
+                                      const TorchTensor *const *to_save,
+                                      int64_t n_save,
+                                      const TorchTensor *const *dirty,
+                                      int64_t n_dirty,
+                                      const TorchTensor *const *non_differentiable,
+                                      int64_t n_non_differentiable,
+                                      TorchTensor **results);
+
+/**
+ * `t.register_hook(...)`: during backward, `host->backward(token, ...)` gets the tensor's
+ * gradient and may return a replacement. Returns the hook's id for
+ * [`rt_torch_torchtensor_remove_hook`]; `host->release(token)` runs when the hook is removed or
+ * the tensor dropped. -1 on error (e.g. a tensor that does not require grad).
+ *
+ * # Safety
+ * `host` must stay valid while the hook lives.
+ */
+int64_t rt_torch_torchtensor_register_hook(const TorchTensor *h,
+                                           const RtTorchAutogradHost *host,
+                                           int64_t token);
+
+/**
+ * Removes hook `id` of the tensor. False on error.
+ */
+bool rt_torch_torchtensor_remove_hook(const TorchTensor *h, int64_t id);
 
 /**
  * A float32 CPU tensor of zeros. NULL on error.
