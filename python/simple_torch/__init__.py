@@ -92,6 +92,10 @@ from_list = TorchTensorWrapper.from_list
 
 autograd.install(TorchTensorWrapper)
 
+# Training, over the complete tensor class: modules, optimizers, data, checkpoints.
+from . import nn, optim, utils  # noqa: E402
+from .serialization import CheckpointError, UnsafeCheckpointError, load, load_file, save, save_file  # noqa: E402
+
 # Methods that torch writes in Python, over the functions above.
 TorchTensorWrapper.norm = norm
 TorchTensorWrapper.unique = unique
@@ -128,6 +132,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError",
+    "CheckpointError",
     "ArgumentTypeError",
     "Config",
     "ConfigError",
@@ -150,6 +155,7 @@ __all__ = [
     "TensorIndexError",
     "TorchNotAvailableError",
     "TorchTensorWrapper",
+    "UnsafeCheckpointError",
     "UnsupportedError",
     "amp",
     "arange",
@@ -177,6 +183,8 @@ __all__ = [
     "get_library",
     "live_dlpack_exports",
     "live_handles",
+    "load",
+    "load_file",
     "linspace",
     "load_local_config",
     "manual_seed",
@@ -185,14 +193,18 @@ __all__ = [
     "mem_get_info",
     "memory_allocated",
     "memory_reserved",
+    "nn",
     "norm",
     "ones",
     "ops",
+    "optim",
     "rand",
     "randint",
     "randn",
     "reset_peak_memory_stats",
     "resolve_device",
+    "save",
+    "save_file",
     "synchronize",
     "tensor",
     "tensor_ones",
@@ -203,5 +215,6 @@ __all__ = [
     "torch_version",
     "unique",
     "user_config_dir",
+    "utils",
     "zeros",
 ]
