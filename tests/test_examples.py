@@ -20,15 +20,16 @@ def test_example_runs(example):
         assert "CPU" in done.stdout, "without CUDA an example must say it falls back to the CPU"
 
 
-def test_there_are_five_examples():
+def test_there_are_six_examples():
     assert [p.name for p in EXAMPLES] == [
-        "01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py", "04_config.py", "05_torch_code.py"
+        "01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py", "04_config.py", "05_torch_code.py",
+        "06_train_digits.py",
     ]
 
 
 def test_the_torch_code_example_agrees_with_torch():
     """examples/05_torch_code.py runs the same torch code with both libraries and compares."""
-    done = subprocess.run([sys.executable, str(EXAMPLES[-1])], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, str(EXAMPLES[4])], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("(same as torch)") == 7 and done.stdout.rstrip().endswith("simple_torch and torch agree")
 
@@ -50,9 +51,18 @@ def test_the_config_example_loads_its_file_and_falls_back(tmp_path):
 def test_the_readme_python_examples_run(capsys):
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
-    assert len(blocks) == 4, "the API example, st.ops, the devices example and the interop example"
+    assert len(blocks) == 5, "the API example, st.ops, training, the devices example and the interop example"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", st.DeviceFallbackWarning)  # the devices example asks for cuda:1
         for block in blocks:
             exec(compile(block.replace("    ...", "    pass"), "README.md", "exec"), {})
     assert capsys.readouterr().out.startswith("[32, 64] float32 cpu\n")
+
+
+def test_the_training_example_reaches_97_percent_and_its_checkpoint_reproduces_it(tmp_path):
+    """examples/06_train_digits.py with bfloat16 autocast on the CPU, writing into tmp_path."""
+    done = subprocess.run([sys.executable, str(EXAMPLES[5]), "--amp", "--epochs", "8", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done: at least 97% accuracy, and the checkpoint reproduces it" in done.stdout
+    assert (tmp_path / "digits_training.png").stat().st_size > 10_000 and (tmp_path / "digits_cnn.pt").is_file()
