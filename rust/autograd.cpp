@@ -78,6 +78,7 @@ struct HostCall {
   int64_t token;
   std::string name;
   int64_t n_inputs;
+  bool materialize_grads;
   variable_list outputs, to_save, dirty, non_differentiable;
 };
 
@@ -95,7 +96,7 @@ variable_list call_host(const RtTorchAutogradHost* host, int64_t token, const va
                         const variable_list& saved, size_t n_results) {
   TORCH_CHECK(host->backward, "the host that made this autograd node has shut down");
   std::vector<at::Tensor*> grad_pointers, saved_pointers;
-  for (auto& t : grads) grad_pointers.push_back(const_cast<at::Tensor*>(&t));
+  for (auto& t : grads) grad_pointers.push_back(t.defined() ? const_cast<at::Tensor*>(&t) : nullptr);
   for (auto& t : saved) saved_pointers.push_back(const_cast<at::Tensor*>(&t));
   std::vector<at::Tensor*> results(n_results, nullptr);
   char error[4096] = "";
@@ -116,6 +117,7 @@ struct HostFunction : torch::autograd::Function<HostFunction> {
     ctx->saved_data["name"] = call->name;
     ctx->saved_data["host"] = c10::IValue::make_capsule(c10::make_intrusive<HostToken>(call->host, call->token));
     ctx->saved_data["inputs"] = call->n_inputs;
+    ctx->set_materialize_grads(call->materialize_grads);
     ctx->save_for_backward(call->to_save);
     if (!call->dirty.empty()) ctx->mark_dirty(call->dirty);
     if (!call->non_differentiable.empty()) ctx->mark_non_differentiable(call->non_differentiable);
@@ -270,12 +272,14 @@ int simple_torch_function_apply(const RtTorchAutogradHost* host, int64_t token, 
                                 at::Tensor* const* inputs, int64_t n_inputs, at::Tensor* const* outputs,
                                 int64_t n_outputs, at::Tensor* const* to_save, int64_t n_save,
                                 at::Tensor* const* dirty, int64_t n_dirty, at::Tensor* const* non_differentiable,
-                                int64_t n_non_differentiable, at::Tensor** out, char* error, size_t len) {
+                                int64_t n_non_differentiable, int materialize_grads, at::Tensor** out, char* error,
+                                size_t len) {
   return guarded(error, len, [&] {
     HostCall call{host,
                   token,
                   name,
                   n_inputs,
+                  materialize_grads != 0,
                   tensors(outputs, n_outputs),
                   tensors(to_save, n_save),
                   tensors(dirty, n_dirty),

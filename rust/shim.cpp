@@ -269,6 +269,24 @@ int simple_torch_copy_(const void* dst, const void* src, int non_blocking, char*
   });
 }
 
+// Where the tensor's storage starts and how many bytes it holds (torch's untyped_storage()).
+int simple_torch_storage(const void* tensor, uint64_t* data, int64_t* nbytes, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    const auto& storage = static_cast<const at::Tensor*>(tensor)->storage();
+    *data = reinterpret_cast<uint64_t>(storage.data());
+    *nbytes = static_cast<int64_t>(storage.nbytes());
+  });
+}
+
+// `t.to(device, non_blocking)` keeping every dtype (tch's to_device needs one of its kinds):
+// `device` -1 is the CPU, N is cuda:N. The same tensor if it is there already.
+int simple_torch_to_device(const void* tensor, int device, int non_blocking, void** out, char* error, size_t error_len) {
+  return guarded(error, error_len, [&] {
+    auto target = device < 0 ? c10::Device(c10::DeviceType::CPU) : c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device));
+    *out = new at::Tensor(static_cast<const at::Tensor*>(tensor)->to(target, non_blocking != 0));
+  });
+}
+
 }  // extern "C"
 
 // ---- CUDA: streams, events, the caching allocator ----------------------------------------------

@@ -15,6 +15,8 @@ pub fn call(f: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<(), String> {
 extern "C" {
     fn simple_torch_pin_memory(tensor: *const c_void, out: *mut *mut c_void, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_is_pinned(tensor: *const c_void, out: *mut i32, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_storage(tensor: *const c_void, data: *mut u64, nbytes: *mut i64, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_to_device(tensor: *const c_void, device: i32, non_blocking: c_int, out: *mut *mut c_void, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_copy_(dst: *const c_void, src: *const c_void, non_blocking: c_int, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_scalar_type(tensor: *const c_void, code: *mut i32, itemsize: *mut i32, error: *mut c_char, len: usize) -> c_int;
 }
@@ -31,6 +33,21 @@ pub fn scalar_type(tensor: &tch::Tensor) -> Result<(i32, usize), String> {
 /// `at::Tensor` objects themselves are unchanged; in-place methods are const in libtorch).
 pub fn copy_into(dst: &tch::Tensor, src: &tch::Tensor, non_blocking: bool) -> Result<(), String> {
     call(|e, n| unsafe { simple_torch_copy_(dst.as_ptr().cast(), src.as_ptr().cast(), non_blocking.into(), e, n) })
+}
+
+/// The address where the tensor's storage starts, and its size in bytes.
+pub fn storage(tensor: &tch::Tensor) -> Result<(u64, i64), String> {
+    let (mut data, mut nbytes) = (0, 0);
+    call(|e, n| unsafe { simple_torch_storage(tensor.as_ptr().cast(), &mut data, &mut nbytes, e, n) })?;
+    Ok((data, nbytes))
+}
+
+/// `tensor.to(device, non_blocking)` for every dtype (`device` -1 the CPU, N `cuda:N`): the same
+/// tensor if it is there already, else a copy.
+pub fn to_device(tensor: &tch::Tensor, device: i32, non_blocking: bool) -> Result<tch::Tensor, String> {
+    let mut moved = std::ptr::null_mut();
+    call(|e, n| unsafe { simple_torch_to_device(tensor.as_ptr().cast(), device, non_blocking.into(), &mut moved, e, n) })?;
+    Ok(unsafe { tch::Tensor::from_ptr(moved.cast()) })
 }
 
 /// A copy of a CPU tensor in pinned memory, for the default accelerator (CUDA).

@@ -1096,7 +1096,7 @@ def hand_written_cases() -> list[Case]:
                                                  raw("allow_unused false", False), raw("results NULL", None)], 0))
     no_host = Value("host NULL", lambda a: None, "error", ARGUMENT, ("host and name must not be NULL",))
     cases.append(Case("rt_torch_autograd_function_apply", [no_host, raw("token 1", 1), raw("name", b"F")] + [raw("NULL", None), raw("0", 0)] * 5
-                      + [raw("results NULL", None)], 0))
+                      + [raw("materialize_grads true", True), raw("results NULL", None)], 0))
     no_such_kind = Value("kind 'tpu'", lambda a: b"tpu", "error", ARGUMENT, ("'cpu' and 'cuda', not 'tpu'",))
     cases.append(Case("rt_torch_autocast_state", [no_such_kind, raw("enabled -1", -1), raw("dtype -1", -1),
                                                   Value("out", lambda a: a.keep(ctypes.c_int32())), Value("out", lambda a: a.keep(ctypes.c_int32()))], 0))

@@ -260,3 +260,30 @@ def test_backward_from_many_threads():
     for thread in threads:
         thread.join()
     assert results == {i: [20 * 3.0 * i * i] * 3 for i in range(4)}
+
+
+def test_set_materialize_grads_false_gives_none_for_unused_outputs():
+    class Split(st.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, materialize):
+            ctx.set_materialize_grads(materialize)
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, grad_a, grad_b):
+            seen.append((grad_a is None, grad_b is None))
+            return (grad_a if grad_a is not None else 0) * 2 + (grad_b if grad_b is not None else 0) * 3, None
+
+    seen = []
+    x = st.ones(2, requires_grad=True)
+    for materialize in (True, False):
+        a, _ = Split.apply(x, materialize)
+        a.sum().backward()
+    assert seen == [(False, False), (False, True)]
+    assert x.grad.tolist() == [4.0, 4.0]
+
+
+def test_every_dtype_moves_between_devices():
+    for dtype in (st.uint16, st.uint32, st.uint64):
+        x = st.arange(5).to(dtype)
+        assert x.cpu().dtype is dtype and x.to("cpu").tolist() == [0, 1, 2, 3, 4]

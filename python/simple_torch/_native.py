@@ -125,6 +125,7 @@ SIGNATURES = {
     "rt_torch_torchtensor_shape": (c_int64, (TENSOR, _INT64_P, c_int64), MINUS_1),
     "rt_torch_torchtensor_strides": (c_int64, (TENSOR, _INT64_P, c_int64), MINUS_1),
     "rt_torch_torchtensor_data_ptr": (c_void_p, (TENSOR,), MAYBE_NULL),
+    "rt_torch_torchtensor_storage": (c_bool, (TENSOR, POINTER(c_uint64), _INT64_P), FALSE),
     "rt_torch_torchtensor_dtype": (c_int32, (TENSOR,), MINUS_1),
     "rt_torch_torchtensor_copy_to": (c_int64, (TENSOR, c_void_p, c_int64), MINUS_1),
     # devices
@@ -196,7 +197,7 @@ SIGNATURES = {
     "rt_torch_autocast_state": (c_bool, (c_char_p, c_int32, c_int32, POINTER(c_int32), POINTER(c_int32)), FALSE),
     "rt_torch_autocast_nesting": (c_int32, (c_int32,), MINUS_1),
     "rt_torch_autograd_function_apply": (c_bool, (POINTER(AutogradHost), c_int64, c_char_p, _TENSORS, c_int64, _TENSORS, c_int64,
-                                                  _TENSORS, c_int64, _TENSORS, c_int64, _TENSORS, c_int64, _TENSORS), FALSE),
+                                                  _TENSORS, c_int64, _TENSORS, c_int64, _TENSORS, c_int64, c_bool, _TENSORS), FALSE),
     "rt_torch_torchtensor_register_hook": (c_int64, (TENSOR, POINTER(AutogradHost), c_int64), MINUS_1),
     "rt_torch_torchtensor_remove_hook": (c_bool, (TENSOR, c_int64), FALSE),
     # every operator: ids, schemas, and the generic call (args and out are Value arrays)

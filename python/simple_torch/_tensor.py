@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import numbers
 import operator
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import _dlpack, _protocols, _surface, ops
 from ._native import int64_array, lib
@@ -133,6 +134,20 @@ if TYPE_CHECKING:  # the methods made from schemas at run time, as generated stu
     from ._generated import TensorMethods as _GeneratedMethods
 else:
     _GeneratedMethods = object
+
+
+class UntypedStorage(NamedTuple):
+    """What ``Tensor.untyped_storage()`` tells: where the memory starts, how many bytes, where."""
+
+    start: int
+    size: int
+    device: Device
+
+    def data_ptr(self) -> int:
+        return self.start
+
+    def nbytes(self) -> int:
+        return self.size
 
 
 class TorchTensorWrapper(_GeneratedMethods):
@@ -497,6 +512,18 @@ class TorchTensorWrapper(_GeneratedMethods):
             True
         """
         return CallableInt(lib.rt_torch_torchtensor_data_ptr(self._live()) or 0)
+
+    def untyped_storage(self) -> UntypedStorage:
+        """The memory this tensor views, as torch's ``untyped_storage()``: its start
+        (``data_ptr()``) and size in bytes (``nbytes()``), the same for every view of it.
+
+        Example:
+            >>> x = st.zeros(10); x[2:5].untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+            True
+        """
+        data, nbytes = ctypes.c_uint64(), ctypes.c_int64()
+        lib.rt_torch_torchtensor_storage(self._live(), ctypes.byref(data), ctypes.byref(nbytes))
+        return UntypedStorage(data.value, nbytes.value, self.device)
 
     def numpy(self, copy: bool | None = None):
         """The elements as a NumPy array. A CPU tensor's array shares its memory, unless

@@ -314,7 +314,7 @@ def _write_error(error: int, error_len: int, exception: BaseException) -> None:
 
 def _host_backward(token, grads, n_grads, saved, n_saved, results, n_results, error, error_len) -> int:
     try:
-        grad_tensors = [_owned(grads[i]) for i in range(n_grads)]
+        grad_tensors = [_owned(grads[i]) if grads[i] else None for i in range(n_grads)]
         saved_tensors = [_owned(saved[i]) for i in range(n_saved)]
         call = _calls[token]
         computed = call.backward(grad_tensors, saved_tensors) if isinstance(call, _FunctionCall) else [call(grad_tensors[0])]
@@ -396,6 +396,7 @@ class FunctionCtx:
         self.to_save: tuple = ()
         self.dirty: tuple = ()
         self.non_differentiable: tuple = ()
+        self.materialize_grads = True
         self.needs_input_grad: tuple = ()
         self._saved = None
 
@@ -416,10 +417,9 @@ class FunctionCtx:
         self.non_differentiable = tensors
 
     def set_materialize_grads(self, value: bool) -> None:
-        """``backward`` gets zeros for outputs that were not used (the default, and the only
-        behaviour here: ``False`` is not supported)."""
-        if not value:
-            raise NotImplementedError("set_materialize_grads(False) is not supported: backward always gets zeros for unused outputs")
+        """Whether ``backward`` gets zeros (True, the default) or None for outputs that were not
+        used."""
+        self.materialize_grads = bool(value)
 
     @property
     def saved_tensors(self) -> tuple:
@@ -510,7 +510,8 @@ class Function:
                 ctypes.byref(_HOST), token, f"{cls.__name__}Backward".encode(), _handles(inputs, "inputs"), len(inputs),
                 _handles(results_in, "outputs"), len(results_in), _handles(saved, "saved tensors"), len(saved),
                 _handles(ctx.dirty, "dirty tensors"), len(ctx.dirty),
-                _handles(ctx.non_differentiable, "non-differentiable tensors"), len(ctx.non_differentiable), results)
+                _handles(ctx.non_differentiable, "non-differentiable tensors"), len(ctx.non_differentiable),
+                ctx.materialize_grads, results)
         except BaseException:
             _calls.pop(token, None)
             raise

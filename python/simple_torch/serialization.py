@@ -64,7 +64,7 @@ from . import ops
 from ._tensor import TorchTensorWrapper as Tensor
 from .devices import Device
 from .dtypes import DType
-from .errors import ArgumentError, SimpleTorchError
+from .errors import SimpleTorchError
 from .size import Size
 
 __all__ = ["CheckpointError", "UnsafeCheckpointError", "load", "load_file", "save", "save_file"]
@@ -196,8 +196,7 @@ def _cpu_bytes(tensor):
     """A contiguous tensor's memory as a 1-d uint8 tensor on the CPU (shared when it is there).
 
     The lazy conjugate and negative bits say how to read memory, not what it holds: they are
-    cleared (as views) to reach the raw bytes. The move to the CPU is of uint8 bytes, which every
-    path of the library moves (not uint16/32/64, which the typed exports do not take).
+    cleared (as views) to reach the raw bytes.
     """
     if tensor.is_conj():
         tensor = _aten._conj(tensor)
@@ -271,31 +270,26 @@ class _Pickler(pickle._Pickler):
         return rebuild, args
 
     def _storage_of(self, data):
-        """The _SavedStorage holding ``data``'s memory, and ``data``'s offset in it (elements).
-
-        Storages are told apart by the address where they start (simple_torch has no handle on
-        a storage itself): tensors over one storage get one key, as torch gives them.
-        """
+        """The _SavedStorage holding ``data``'s memory, and ``data``'s offset in it (elements):
+        tensors over one storage (the same ``untyped_storage()``) get one key, as torch gives
+        them."""
         dtype = data.dtype
         if data.numel() == 0:
             # Nothing to read: an empty storage of its own (torch would write the whole storage).
             return self._new_storage(data, dtype, 0), 0
-        offset = _aten.sym_storage_offset(data)
-        end = offset + 1 + sum((n - 1) * s for n, s in zip(data.shape, data.stride()))  # elements in use
-        with _aten.as_strided(data, [1], [1], 0) as first:
-            address = (str(data.device), int(first.data_ptr))
+        memory = data.untyped_storage()
+        # Two storages can start at one address (tensors over overlapping NumPy arrays): the
+        # size tells them apart, and each gets a key of its own, as torch gives them.
+        address = (str(data.device), memory.data_ptr(), memory.nbytes())
         storage = self.by_address.get(address)
         if storage is not None and storage.dtype != dtype:
             raise CheckpointError(
                 f"cannot save tensors that view the same memory as different dtypes ({storage.dtype} "
                 f"and {dtype}), as torch cannot: clone one of them first"
             )
-        if storage is None or end > storage.numel:
-            # New, or another, longer storage at the same address (tensors made from overlapping
-            # NumPy arrays): a key of its own, since torch.load reads each key's size from its
-            # first use. Later tensors at this address go to the longer one.
-            storage = self.by_address[address] = self._new_storage(data, dtype, _storage_numel(data, end))
-        return storage, offset
+        if storage is None:
+            storage = self.by_address[address] = self._new_storage(data, dtype, memory.nbytes() // dtype.itemsize)
+        return storage, _aten.sym_storage_offset(data)
 
     def _new_storage(self, data, dtype: DType, numel: int) -> _SavedStorage:
         whole = _aten.as_strided(data, [numel], [1], 0)
@@ -312,33 +306,6 @@ def _parameter_class():
     except ImportError:
         return None
     return Parameter
-
-
-def _storage_numel(tensor, at_least: int) -> int:
-    """The number of elements (of the tensor's dtype) in the tensor's whole storage, which holds
-    at least ``at_least``.
-
-    simple_torch has no export for a storage's size, so this asks libtorch: ``as_strided`` of
-    the storage from its start succeeds exactly when the storage holds that many elements.
-    Usually the tensor reaches the end of its storage and one failed call settles it; a view of
-    part of a storage takes a doubling then a bisection. An export such as
-    ``rt_torch_torchtensor_storage_nbytes`` would replace this with one call.
-    """
-
-    def fits(numel: int) -> bool:
-        try:
-            _aten.as_strided(tensor, [numel], [1], 0).free()
-            return True
-        except ArgumentError:  # "... out of bounds for storage of size ..."
-            return False
-
-    low, high = at_least, at_least + 1  # low always fits, high does not once the loop ends
-    while fits(high):
-        low, high = high, 2 * high
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle)
-    return low
 
 
 def _write_checkpoint(obj, file, archive: str) -> None:

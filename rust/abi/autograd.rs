@@ -22,7 +22,7 @@ use crate::shim;
 #[repr(C)]
 pub struct RtTorchAutogradHost {
     /// Computes gradients for the node or hook `token`. `grads` (`n_grads`) are the gradients of
-    /// its outputs, `saved` (`n_saved`) the tensors a custom function saved; both are new
+    /// its outputs (NULL for an unused output when the function does not materialize them), `saved` (`n_saved`) the tensors a custom function saved; both are new
     /// handles the host owns. The host writes `n_results` new handles (or NULL: no gradient)
     /// into `results` and hands them over: the library releases them. A custom function gets
     /// one result per input; a hook gets one gradient and returns its replacement (NULL keeps
@@ -71,7 +71,8 @@ extern "C" {
     fn simple_torch_function_apply(
         host: *const RtTorchAutogradHost, token: i64, name: *const c_char, inputs: *const At, n_inputs: i64,
         outputs: *const At, n_outputs: i64, to_save: *const At, n_save: i64, dirty: *const At, n_dirty: i64,
-        non_differentiable: *const At, n_non_differentiable: i64, out: *mut At, error: *mut c_char, len: usize,
+        non_differentiable: *const At, n_non_differentiable: i64, materialize_grads: c_int, out: *mut At,
+        error: *mut c_char, len: usize,
     ) -> c_int;
     fn simple_torch_register_hook(t: At, host: *const RtTorchAutogradHost, token: i64, id: *mut i64, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_remove_hook(t: At, id: i64, error: *mut c_char, len: usize) -> c_int;
@@ -349,8 +350,10 @@ pub extern "C" fn rt_torch_autocast_nesting(delta: i32) -> i32 {
 /// and an input requires grad) to a new node named `name` whose backward calls
 /// `host->backward(token, ...)` with the saved tensors `to_save`. `dirty` are inputs the forward
 /// modified in place, `non_differentiable` outputs without gradients (torch's `mark_dirty`,
-/// `mark_non_differentiable`). `host->release(token)` runs when the node is dropped (at once if
-/// none was recorded). False on error (then `release` is not called).
+/// `mark_non_differentiable`). With `materialize_grads` the backward gets zeros for outputs that
+/// were not used, else NULL (torch's `set_materialize_grads`). `host->release(token)` runs when
+/// the node is dropped (at once if none was recorded). False on error (then `release` is not
+/// called).
 ///
 /// # Safety
 /// `host` must stay valid while the node lives; the arrays must hold their counts of handles;
@@ -360,7 +363,7 @@ pub unsafe extern "C" fn rt_torch_autograd_function_apply(
     host: *const RtTorchAutogradHost, token: i64, name: *const c_char, inputs: *const *const TorchTensor,
     n_inputs: i64, outputs: *const *const TorchTensor, n_outputs: i64, to_save: *const *const TorchTensor,
     n_save: i64, dirty: *const *const TorchTensor, n_dirty: i64, non_differentiable: *const *const TorchTensor,
-    n_non_differentiable: i64, results: *mut *mut TorchTensor,
+    n_non_differentiable: i64, materialize_grads: bool, results: *mut *mut TorchTensor,
 ) -> bool {
     guard("rt_torch_autograd_function_apply", false, || {
         if host.is_null() || name.is_null() {
@@ -377,7 +380,8 @@ pub unsafe extern "C" fn rt_torch_autograd_function_apply(
             simple_torch_function_apply(
                 host, token, name, inputs.pointers.as_ptr(), inputs.len(), outputs.pointers.as_ptr(), outputs.len(),
                 to_save.pointers.as_ptr(), to_save.len(), dirty.pointers.as_ptr(), dirty.len(),
-                non_differentiable.pointers.as_ptr(), non_differentiable.len(), computed.as_mut_ptr(), e, n,
+                non_differentiable.pointers.as_ptr(), non_differentiable.len(), materialize_grads.into(),
+                computed.as_mut_ptr(), e, n,
             )
         })?;
         unsafe { register_all(&computed, results) };
@@ -452,7 +456,11 @@ unsafe fn call_host(
     let share = |pointers: *const At, count: i64| -> Vec<*mut TorchTensor> {
         (0..count as usize)
             .map(|i| {
-                let borrowed = std::mem::ManuallyDrop::new(unsafe { tch::Tensor::from_ptr(*pointers.add(i) as _) });
+                let pointer = unsafe { *pointers.add(i) };
+                if pointer.is_null() {
+                    return null_mut(); // no gradient for this output (materialize_grads off)
+                }
+                let borrowed = std::mem::ManuallyDrop::new(unsafe { tch::Tensor::from_ptr(pointer as _) });
                 register_tensor(borrowed.shallow_clone())
             })
             .collect()

@@ -12,9 +12,9 @@ use crate::{shim, streams};
 
 /// The tensor on `device`: a copy, or the same storage if it is already there.
 pub(crate) fn moved(tensor: &SharedTensor, device: Device, non_blocking: bool) -> Result<Tensor> {
-    let kind = tensor.0.f_kind()?;
-    tensor.0.f_to_device_(device, kind, non_blocking, false).map_err(|e| {
-        Error::libtorch(format_args!("cannot move {} to {}", describe(&tensor.0), device_name(device)), &e)
+    shim::to_device(&tensor.0, device_code(device)?, non_blocking).map_err(|message| {
+        let context = format_args!("cannot move {} to {}", describe(&tensor.0), device_name(device));
+        Error::libtorch(context, &tch::TchError::Torch(message))
     })
 }
 

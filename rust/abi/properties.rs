@@ -92,3 +92,22 @@ pub unsafe extern "C" fn rt_torch_torchtensor_copy_to(h: *const TorchTensor, out
         Ok(needed as i64)
     })
 }
+
+/// Writes where the tensor's storage (the memory it views) starts into `*data` and its size in
+/// bytes into `*nbytes`, as torch's `x.untyped_storage()`: tensors that view one storage give
+/// the same `*data`. False on error.
+///
+/// # Safety
+/// `data` and `nbytes` must be NULL (an error) or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rt_torch_torchtensor_storage(h: *const TorchTensor, data: *mut u64, nbytes: *mut i64) -> bool {
+    guard("rt_torch_torchtensor_storage", false, || {
+        let t = tensor(h)?;
+        if data.is_null() || nbytes.is_null() {
+            return Err(Error::argument("data and nbytes must not be NULL"));
+        }
+        let (start, size) = shim::storage(&t.0).map_err(Error::argument)?;
+        unsafe { (*data, *nbytes) = (start, size) };
+        Ok(true)
+    })
+}

@@ -152,6 +152,40 @@ static void expect_error_with(const char *function, const char *words, const cha
     expect_error(function, words, kind, what);
 }
 
+/* ---- autograd from C: a custom function and a hook whose backward is C code ----
+ * One host for both: token 42 is the custom function "times three", token 7 a hook that
+ * doubles the gradient; `refuse` makes the backward fail with a message. */
+
+static int64_t released = 0;
+static int refuse = 0;
+
+static int32_t host_backward(int64_t token, TorchTensor *const *grads, int64_t n_grads, TorchTensor *const *saved,
+                             int64_t n_saved, TorchTensor **results, int64_t n_results, char *error, size_t error_len) {
+    for (int64_t i = 0; i < n_saved; i++) rt_torch_torchtensor_free(saved[i]);  /* the host's: free them */
+    int32_t status = 0;
+    if (refuse || n_grads != 1 || n_results != 1) {
+        snprintf(error, error_len, "the C host refuses (token %lld)", (long long)token);
+        status = 1;
+    } else {
+        RtTorchValue args[2] = {tensor_arg(grads[0]), float_arg(token == 42 ? 3.0 : 2.0)}, out[1];
+        if (rt_torch_op_call(find_op("aten::mul", "Scalar"), args, 2, out, 1) != 1) {
+            snprintf(error, error_len, "mul failed: %s", rt_torch_last_error());
+            status = 1;
+        } else {
+            results[0] = (TorchTensor *)out[0].ptr;  /* handed over: the library releases it */
+        }
+    }
+    for (int64_t i = 0; i < n_grads; i++) rt_torch_torchtensor_free(grads[i]);
+    return status;
+}
+
+static void host_release(int64_t token) {
+    (void)token;
+    released++;
+}
+
+static RtTorchAutogradHost host = {host_backward, host_release};
+
 int main(void) {
     const int64_t live_at_start = rt_torch_live_handles();
     if (live_at_start < 0) fail("rt_torch_live_handles failed");
@@ -688,6 +722,74 @@ int main(void) {
     release(counted);
     release(bias);
     release(columns);
+
+
+    /* ---- autograd: backward, grad, a custom function and a hook in C ---- */
+    {
+        const float xs[3] = {1, 2, 3};
+        const int64_t d3[1] = {3};
+        TorchTensor *x = made(rt_torch_tensor_from_data(xs, d3, 1, RT_TORCH_DTYPE_FLOAT32), "from_data x [3]");
+        RtTorchValue args[2] = {tensor_arg(x), bool_arg(true)}, out[1];
+        call_op(find_op("aten::requires_grad_", NULL), args, 2, out, 1, 1, "x.requires_grad_()");
+        if (rt_torch_torchtensor_requires_grad(x) != 1) fail("x does not require grad");
+        if (rt_torch_set_grad_enabled(false) != 1) fail("grad mode was not on");
+        args[1] = float_arg(3.0);
+        call_op(find_op("aten::mul", "Scalar"), args, 2, out, 1, 1, "forward of times-three, grad mode off");
+        TorchTensor *raw = new_tensor(&out[0], "x * 3");
+        if (rt_torch_set_grad_enabled(true) != 0 || rt_torch_is_grad_enabled() != 1) fail("grad mode did not come back");
+        TorchTensor *inputs[1] = {x}, *outputs[1] = {raw}, *y = NULL;
+        if (!rt_torch_autograd_function_apply(&host, 42, "TimesThreeBackward", (const TorchTensor *const *)inputs, 1,
+                                              (const TorchTensor *const *)outputs, 1, NULL, 0, NULL, 0, NULL, 0, true, &y))
+            fail("function_apply failed");
+        release(raw);
+        char name[256];
+        if (rt_torch_torchtensor_grad_fn(y, name, sizeof name) <= 0 || strcmp(name, "TimesThreeBackward") != 0)
+            fail("y.grad_fn is '%s'", name);
+        ok("a custom function with a C backward: y = TimesThree(x), grad_fn TimesThreeBackward");
+        args[0] = tensor_arg(y);
+        call_op(find_op("aten::sum", NULL), args, 1, out, 1, 1, "y.sum()");
+        TorchTensor *loss = new_tensor(&out[0], "y.sum()");
+        TorchTensor *roots[1] = {loss};
+        if (!rt_torch_autograd_backward((const TorchTensor *const *)roots, 1, NULL, -1, false, NULL, 0)) fail("backward failed");
+        TorchTensor *grad = NULL;
+        if (!rt_torch_torchtensor_grad(x, &grad) || grad == NULL) fail("x has no grad");
+        const float threes[3] = {3, 3, 3};
+        check_floats(grad, threes, 3, "x.grad after the C backward");
+        release(grad);
+        if (rt_torch_autograd_backward((const TorchTensor *const *)roots, 1, NULL, -1, false, NULL, 0)) fail("a second backward worked");
+        expect_error("rt_torch_autograd_backward", "Trying to backward through the graph a second time", RT_TORCH_ERROR_ARGUMENT,
+                     "a second backward without retain_graph");
+        release(loss);
+        release(y);
+        if (released != 1) fail("the node was not released (released %lld)", (long long)released);
+        ok("dropping the graph releases the host's token once");
+
+        int64_t hook = rt_torch_torchtensor_register_hook(x, &host, 7);
+        if (hook < 0) fail("register_hook failed");
+        if (!rt_torch_torchtensor_set_grad(x, NULL)) fail("x.grad = None failed");
+        args[0] = tensor_arg(x);
+        call_op(find_op("aten::sum", NULL), args, 1, out, 1, 1, "x.sum()");
+        loss = new_tensor(&out[0], "x.sum()");
+        roots[0] = loss;
+        if (!rt_torch_autograd_backward((const TorchTensor *const *)roots, 1, NULL, -1, false, NULL, 0)) fail("backward failed");
+        if (!rt_torch_torchtensor_grad(x, &grad) || grad == NULL) fail("x has no grad");
+        const float twos_[3] = {2, 2, 2};
+        check_floats(grad, twos_, 3, "x.grad through a C hook that doubles it");
+        release(grad);
+        release(loss);
+        refuse = 1;
+        call_op(find_op("aten::sum", NULL), args, 1, out, 1, 1, "x.sum()");
+        loss = new_tensor(&out[0], "x.sum()");
+        roots[0] = loss;
+        if (rt_torch_autograd_backward((const TorchTensor *const *)roots, 1, NULL, -1, false, NULL, 0)) fail("a refused backward worked");
+        expect_error("rt_torch_autograd_backward", "the C host refuses (token 7)", RT_TORCH_ERROR_ARGUMENT, "the host's error reaches the caller");
+        refuse = 0;
+        release(loss);
+        if (!rt_torch_torchtensor_remove_hook(x, hook)) fail("remove_hook failed");
+        if (released != 2) fail("removing the hook did not release its token");
+        ok("a hook in C doubles the gradient, its error reaches backward's caller, removing it releases it");
+        release(x);
+    }
 
     /* ---- everything freed ---- */
     rt_torch_torchstream_free(stream);

@@ -243,7 +243,7 @@ typedef struct TorchTensor TorchTensor;
 typedef struct {
   /**
    * Computes gradients for the node or hook `token`. `grads` (`n_grads`) are the gradients of
-   * its outputs, `saved` (`n_saved`) the tensors a custom function saved; both are new
+   * its outputs (NULL for an unused output when the function does not materialize them), `saved` (`n_saved`) the tensors a custom function saved; both are new
    * handles the host owns. The host writes `n_results` new handles (or NULL: no gradient)
    * into `results` and hands them over: the library releases them. A custom function gets
    * one result per input; a hook gets one gradient and returns its replacement (NULL keeps
@@ -442,8 +442,10 @@ int32_t rt_torch_autocast_nesting(int32_t delta);
  * and an input requires grad) to a new node named `name` whose backward calls
  * `host->backward(token, ...)` with the saved tensors `to_save`. `dirty` are inputs the forward
  * modified in place, `non_differentiable` outputs without gradients (torch's `mark_dirty`,
- * `mark_non_differentiable`). `host->release(token)` runs when the node is dropped (at once if
- * none was recorded). False on error (then `release` is not called).
+ * `mark_non_differentiable`). With `materialize_grads` the backward gets zeros for outputs that
+ * were not used, else NULL (torch's `set_materialize_grads`). `host->release(token)` runs when
+ * the node is dropped (at once if none was recorded). False on error (then `release` is not
+ * called).
  *
  * # Safety
  * `host` must stay valid while the node lives; the arrays must hold their counts of handles;
@@ -462,6 +464,7 @@ bool rt_torch_autograd_function_apply(const RtTorchAutogradHost *host,
                                       int64_t n_dirty,
                                       const TorchTensor *const *non_differentiable,
                                       int64_t n_non_differentiable,
+                                      bool materialize_grads,
                                       TorchTensor **results);
 
 /**
@@ -955,6 +958,16 @@ int32_t rt_torch_torchtensor_dtype(const TorchTensor *h);
  * `out` must point to `nbytes` writable bytes (or may be NULL when the tensor is empty).
  */
 int64_t rt_torch_torchtensor_copy_to(const TorchTensor *h, void *out, int64_t nbytes);
+
+/**
+ * Writes where the tensor's storage (the memory it views) starts into `*data` and its size in
+ * bytes into `*nbytes`, as torch's `x.untyped_storage()`: tensors that view one storage give
+ * the same `*data`. False on error.
+ *
+ * # Safety
+ * `data` and `nbytes` must be NULL (an error) or writable.
+ */
+bool rt_torch_torchtensor_storage(const TorchTensor *h, uint64_t *data, int64_t *nbytes);
 
 /**
  * A new stream on the device with code `device_id`: N >= 0 a CUDA stream on `cuda:N`
