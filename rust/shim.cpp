@@ -142,7 +142,9 @@ int simple_torch_to_dlpack(const void* tensor, int versioned, void** out, char* 
   return guarded(error, error_len, [&] {
     // DLPack has no lazy conjugate or negative bit: a tensor carrying one (x.conj(), x.H) is
     // exported with the bit applied, which copies it, as torch.from_dlpack(x.resolve_conj()) would.
-    const auto source = static_cast<const at::Tensor*>(tensor)->resolve_conj().resolve_neg();
+    auto source = static_cast<const at::Tensor*>(tensor)->resolve_conj().resolve_neg();
+    // A ZeroTensor (autograd's zero gradients) has no memory at all: export real zeros.
+    if (source._is_zerotensor()) source = at::zeros(source.sizes(), source.options());
     *out = versioned ? static_cast<void*>(Counted<DLManagedTensorVersioned>::wrap(at::toDLPackVersioned(source)))
                      : static_cast<void*>(Counted<DLManagedTensor>::wrap(at::toDLPack(source)));
   });

@@ -33,11 +33,35 @@ the worker; it counts against the op that was running (with the call it was in),
 of the batch goes on in a new worker. ``OP_DB_RUNNER_CRASH_IN=<op>`` makes the worker segfault
 in that op's first st call, to test this.
 
+Gradients (``--grad``; ``--grad2`` adds second derivatives): for each OpInfo that supports
+autograd, its float64 samples (``op.sample_inputs(device, float64, requires_grad=True)``;
+complex128 for an op differentiable only in complex; ``name@dtype`` or ``--dtype`` for another)
+run in torch as op_db's gradient tests run them (``gradcheck_wrapper``,
+``output_process_fn_grad``), and in st as the aten calls torch makes for them below autograd,
+traced with ``make_fx`` (a composite op such as ``linear`` or ``cross_entropy`` as the calls it
+decomposes into). The tensors requiring grad, those inside list arguments included, require
+grad in st too. st's outputs must equal torch's and require grad where torch's do; then the
+gradients of sum(output * w) over the outputs requiring grad, with fixed random weights w (a
+seeded numpy generator; complex for complex outputs), with respect to every input requiring
+grad, must agree (``st.autograd.grad`` against ``torch.autograd.grad``, ``assert_close`` with
+the float64 defaults). With ``--grad2``, for OpInfos with ``supports_gradgrad``: the same with
+``create_graph=True`` and the weights requiring grad (as ``gradgradcheck``), then the gradient
+of sum(first derivatives * other random weights) with respect to the inputs and the weights.
+An OpInfo passes an order when every sample checked agrees and at least one was checked; it
+is skipped, with why, when none could be (not differentiable, no float64 gradients, torch
+itself raises, no output requires grad, ...). Random ops (dropout) compare against the trace
+run in torch, both seeded alike: st draws from the same libtorch generator. Gradients that are
+libtorch ZeroTensors are compared as such (see ``_compare_grads``).
+``OP_DB_RUNNER_WRONG_GRAD_IN=<op>`` makes st's gradient of that op wrong, to test that a
+difference is caught.
+
 Usage::
 
     python tests/op_db_runner.py --quick                # the representative subset (tests/run)
     python tests/op_db_runner.py --all --json /tmp/op_db.json
     python tests/op_db_runner.py --ops add,conj@complex64,nn.functional.conv2d -v
+    python tests/op_db_runner.py --grad2 --quick        # the gradient subset (tests/run)
+    python tests/op_db_runner.py --grad2 --all --json /tmp/op_db_grad.json
 
 Needs the ``expecttest`` package (``op_db`` imports it), and torch. ``--device cuda`` runs the samples
 on the GPU (the GPU check runs the quick subset so).
@@ -47,6 +71,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import os
 import signal
 import subprocess
@@ -55,6 +80,7 @@ import tempfile
 import threading
 import time
 import traceback
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 #: Where the samples live (--device): "cpu", or "cuda" in the GPU check.
@@ -79,9 +105,33 @@ fill zero_ resize_
 add@int32 sum@int64 where@bool cat@float16 mm@complex64 conj@complex64 linalg.lu_solve@complex64
 """.split()
 
+# The gradient subset (--grad --quick), chosen the same way: common differentiable OpInfos of
+# every kind; composite ones (linear, cross_entropy, layer_norm, ...) run as the aten calls they
+# decompose into. QUICK_GRAD2: the ones whose second derivatives --grad2 --quick checks too
+# (abs's second derivative with respect to its input is a ZeroTensor: see _compare_grads).
+QUICK_GRAD = """
+abs neg exp log sin cos tanh sigmoid sqrt rsqrt reciprocal expm1 log1p erf atan asin
+add sub mul div.no_rounding_mode pow atan2 maximum minimum hypot lerp addcmul addcdiv clamp where
+sum mean prod amax max.reduction_with_dim min.reduction_with_dim var std norm logsumexp cumsum cumprod
+linalg.vector_norm
+mm bmm addmm matmul mv dot linalg.solve linalg.det
+nn.functional.conv2d nn.functional.linear softmax log_softmax nn.functional.layer_norm native_layer_norm
+nn.functional.embedding nn.functional.cross_entropy nn.functional.nll_loss nn.functional.mse_loss
+nn.functional.relu nn.functional.gelu nn.functional.silu nn.functional.max_pool2d nn.functional.avg_pool2d
+nn.functional.batch_norm
+index_select gather scatter scatter_add index_add index_put masked_fill masked_select take_along_dim __getitem__
+cat stack reshape view permute transpose expand squeeze unsqueeze flip roll narrow tril triu diagonal
+as_strided split chunk t repeat clone sort topk
+""".split()
+QUICK_GRAD2 = """
+abs mul div.no_rounding_mode pow tanh sigmoid mm matmul softmax log_softmax nn.functional.conv2d
+nn.functional.layer_norm nn.functional.cross_entropy
+""".split()
+
 DTYPE_PREFERENCE = ["float32", "int64", "bool", "complex64", "float64", "int32", "float16", "bfloat16", "uint8", "int8", "int16"]
 SAMPLES = {"function": 10, "inplace": 3, "out": 3}  # samples tried per variant and OpInfo
 ERROR_INPUTS = 20  # error inputs tried per OpInfo
+GRAD_SAMPLES = 10  # samples tried per OpInfo in the gradient mode
 EVERY_CALL_CAP = 20  # with --every-call, calls replayed per several-call sample
 TRUNCATE = 300  # characters kept of an error message
 
@@ -598,8 +648,351 @@ class Worker:
                 result = {"op": key, "notes": [_short(traceback.format_exc(limit=3))], "single": 0, "failures": []}
                 self.emit(event="result", op=key, status="runner_error", result=result)
                 continue
-            status = "none" if result["single"] == 0 else "pass" if not result["failures"] else "fail"
-            self.emit(event="result", op=key, status=status, result=result)
+            self.emit(event="result", op=key, status=self.status_of(result), result=result)
+
+    def status_of(self, result: dict) -> str:
+        return "none" if result["single"] == 0 else "pass" if not result["failures"] else "fail"
+
+
+# ---- gradient mode (--grad, --grad2): st.autograd against torch.autograd ---------------------
+
+
+class _Skip(Exception):
+    """A sample the gradient check cannot use, and why: not a failure of st."""
+
+
+def _weights(rng, tensors: list) -> list:
+    """Fixed random cotangents, one per tensor, of its shape and dtype (complex ones for complex
+    tensors), from the seeded numpy generator ``rng``: the gradient taken with them as
+    ``grad_outputs`` is the gradient of sum(output * weight) over the outputs."""
+    import numpy as np
+    import torch
+
+    weights = []
+    for tensor in tensors:
+        values = rng.standard_normal(tuple(tensor.shape))
+        if tensor.is_complex():
+            values = values + 1j * rng.standard_normal(tuple(tensor.shape))
+        weights.append(torch.from_numpy(np.asarray(values)).to(device=tensor.device, dtype=tensor.dtype))
+    return weights
+
+
+def _compare_grads(ours, theirs, what: str) -> int:
+    """st's gradients (a tuple with Nones) against torch's, position by position. Returns how
+    many were libtorch ZeroTensors: zeros without memory (``_efficientzerotensor``), which some
+    derivatives give (sgn's, so abs's second derivative) in torch as in st. They must be
+    ZeroTensors in both, and st's must read as zeros (numpy(), to_torch() and copies export
+    real zeros for them)."""
+    import torch
+
+    import simple_torch as st
+
+    zero_tensors = 0
+    for index, (mine, its) in enumerate(zip(ours, theirs, strict=True)):
+        if (mine is None) != (its is None):
+            given = lambda g: "none" if g is None else "one"  # noqa: E731
+            raise AssertionError(f"{what} {index}: torch gives {given(its)}, st {given(mine)}")
+        if its is None:
+            continue
+        if st.ops.aten._is_zerotensor.default(mine):
+            if not torch._is_zerotensor(its):
+                raise AssertionError(f"{what} {index}: st gives a ZeroTensor, torch {its!r:.100}")
+            zero_tensors += 1
+            its = torch.zeros(its.shape, dtype=its.dtype, device=its.device)  # what torch's reads as
+        _compare(mine.detach(), its.detach(), True, f"{what} {index}")
+    return zero_tensors
+
+
+def _requires_grad_alike(ours, theirs, what: str) -> None:
+    """Tensors that require grad in torch must in st (st would lose the graph), and the reverse."""
+    import torch
+
+    import simple_torch as st
+
+    for index, (mine, its) in enumerate(zip(ours, theirs)):
+        if isinstance(its, torch.Tensor) and isinstance(mine, st.TorchTensorWrapper) and mine.requires_grad != its.requires_grad:
+            raise AssertionError(f"{what} {index}: requires_grad is {its.requires_grad} in torch, {mine.requires_grad} in st")
+
+
+class _GradCase:
+    """One sample ready for the gradient check: its tensors (in ``tree_flatten`` order, tensors
+    inside list arguments included), which of them require grad, the function of the tensors
+    that runs the op as op_db's gradient tests do (``gradcheck_wrapper``, then the sample's
+    ``output_process_fn_grad``), and that function traced into aten calls (``make_fx``), for
+    st to replay."""
+
+    def __init__(self, op, sample, seed: list[int]):
+        import torch
+        from torch.fx.experimental.proxy_tensor import make_fx
+        from torch.utils._pytree import tree_flatten, tree_unflatten
+
+        leaves, spec = tree_flatten((sample.input, sample.args, sample.kwargs))
+        positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+        self.tensors = [leaves[i] for i in positions]
+        self.wants = [tensor.requires_grad for tensor in self.tensors]
+        self.seed = seed
+        if not any(self.wants):
+            raise _Skip("no input requires grad")
+        if any(tensor.layout != torch.strided for tensor in self.tensors):
+            raise _Skip("a sparse input (st takes strided tensors only)")
+
+        def function(*tensors):
+            full = list(leaves)
+            for position, tensor in zip(positions, tensors):
+                full[position] = tensor
+            first, args, kwargs = tree_unflatten(full, spec)
+            output = op.gradcheck_wrapper(op.get_op(), first, *args, **kwargs)
+            return sample.output_process_fn_grad(output) if sample.output_process_fn_grad else output
+
+        self.function = function
+        # the inputs to differentiate with respect to: the tensors requiring grad, each once
+        self.inputs = []
+        for i, tensor in enumerate(self.tensors):
+            if self.wants[i] and all(tensor is not self.tensors[j] for j in self.inputs):
+                self.inputs.append(i)
+        # st runs the op as the aten calls torch makes below autograd (what a dispatch mode sees),
+        # traced on copies: a CompositeImplicitAutograd op as the calls it decomposes into, whose
+        # own derivatives give its gradient, in st as in torch. A value the op reads from a
+        # tensor (narrow's start, a check with aten.equal) is read from the real tensor and kept
+        # in the trace, which st replays on the same values.
+        torch.manual_seed(0)
+        try:
+            self.graph = make_fx(function, _error_on_data_dependent_ops=False)(*self.leaves()[0])
+        except Exception as error:  # noqa: BLE001 - e.g. a sample torch refuses
+            raise _Skip(f"torch raised while tracing: {_short(error)}") from None
+        for node in self.graph.graph.nodes:
+            target = node.target
+            if node.op == "call_function" and not (isinstance(target, torch._ops.OpOverload) or target is operator.getitem):
+                raise _Skip(f"the trace calls {getattr(target, '__name__', target)}, not an operator")
+        # Random ops: st draws from the generator torch does (libtorch's default), seeded alike
+        # before each run, but an OpInfo may seed it itself in Python (op_db's wrapper_set_seed),
+        # which the trace does not show: torch's reference is then the trace itself.
+        self.random = any(
+            torch.Tag.nondeterministic_seeded in node.target.tags
+            for node in self.graph.graph.nodes
+            if isinstance(node.target, torch._ops.OpOverload)
+        )
+
+    def reference(self, leaves: list):
+        """torch's outputs for the copies ``leaves``: the op's, or the trace's for random ops."""
+        return (self.graph if self.random else self.function)(*leaves)
+
+    def leaves(self) -> tuple[list, list]:
+        """Fresh exact copies of the tensors, requiring grad where the sample's do (leaves
+        now, where a sample's was a view: the gradient with respect to it is the same), and the
+        inputs to differentiate."""
+        copies = _copy_leaves(self.tensors)
+        for copy, wants in zip(copies, self.wants):
+            if wants and not copy.requires_grad:
+                copy.requires_grad_()
+        return copies, [copies[i] for i in self.inputs]
+
+    def st_leaves(self) -> tuple[list, list]:
+        """The same as st tensors (made as the forward mode makes them: see _st_tensor)."""
+        import torch
+
+        memo: dict = {}
+        with torch.no_grad():
+            converted = [_st_tensor(tensor, memo) for tensor in self.tensors]  # (memo: by id, so not detached copies)
+        for tensor, wants in zip(converted, self.wants):
+            if wants and not tensor.requires_grad:
+                tensor.requires_grad_()
+        return converted, [converted[i] for i in self.inputs]
+
+
+class GradWorker(Worker):
+    """--grad: for each OpInfo that supports autograd, its float64 samples (``requires_grad=True``)
+    run in torch and, as the aten calls they make, in st; the gradients of a random scalar
+    function of the outputs, with respect to every input requiring grad, must agree; with
+    ``order=2`` also the second derivatives for OpInfos with ``supports_gradgrad``."""
+
+    def __init__(self, out, dtype: str | None = None, order: int = 1, second_only: set | None = None):
+        super().__init__(out)
+        self.dtype, self.order, self.second_only = dtype or "float64", order, second_only
+
+    def status_of(self, result: dict) -> str:
+        return result["grad"]["status"]
+
+    def run_op(self, op, key: str, dtype: str | None = None) -> dict:
+        import itertools
+
+        import torch
+
+        # float64, or complex128 for the few ops differentiable only in complex (view_as_real, imag)
+        backward = {str(d).removeprefix("torch.") for d in op.supported_backward_dtypes(DEVICE)}
+        candidates = [dtype] if dtype else [self.dtype, "complex128"]
+        dtype_name = next((d for d in candidates if d in backward), candidates[0])
+        result = {"op": key, "dtype": dtype_name, "samples": 0, "grad": _tally(), "grad2": _tally(), "notes": []}
+        if self.order < 2:
+            result["grad2"].update(status="not_run", reason="--grad2 not given")
+        elif not op.supports_gradgrad:
+            result["grad2"].update(status="skip", reason="no second derivatives (supports_gradgrad=False)")
+        elif self.second_only is not None and key not in self.second_only:
+            result["grad2"].update(status="not_run", reason="not in the quick second-derivative list")
+        second = result["grad2"]["status"] is None
+        why = None
+        if not op.supports_autograd:
+            why = "not differentiable (supports_autograd=False)"
+        elif dtype_name not in backward:
+            why = f"no {' or '.join(candidates)} gradients on {DEVICE}"
+            result["notes"].append(f"backward dtypes on {DEVICE}: {', '.join(sorted(backward)) or 'none'}")
+        else:
+            torch.manual_seed(0)
+            try:
+                samples = list(itertools.islice(op.sample_inputs(DEVICE, getattr(torch, dtype_name), requires_grad=True), GRAD_SAMPLES))
+            except Exception as error:  # noqa: BLE001 - a broken sample generator is reported, not fatal
+                samples, why = [], f"samples: {_short(error)}"
+            why = why or (None if samples else f"no {dtype_name} samples")
+        if why:
+            for order in ("grad", "grad2"):
+                if result[order]["status"] is None:
+                    result[order].update(status="skip", reason=why)
+            return result
+        for index, sample in enumerate(samples):
+            label = f"g{index}"
+            result["samples"] += 1
+            seed = [zlib.crc32(key.encode()), index]
+            self.phase(f"trace {label}")
+            try:
+                case = _GradCase(op, sample, seed)
+            except _Skip as skip:
+                _count_skip(result["grad"], str(skip))
+                if second:
+                    _count_skip(result["grad2"], str(skip))
+                continue
+            for order, tally in [(1, result["grad"]), (2, result["grad2"])][: 2 if second else 1]:
+                try:
+                    zero_tensors = self.check(case, order, label)
+                except _Skip as skip:
+                    _count_skip(tally, str(skip))
+                except Exception as error:  # noqa: BLE001 - any difference or st error fails the sample
+                    tally["failures"].append({"sample": label, "error": _short(error)})
+                else:
+                    tally["passed"] += 1
+                    tally["zero_tensor_samples"] += zero_tensors > 0
+        for tally in (result["grad"], result["grad2"]):
+            if tally["status"] is None:
+                tally["status"] = "fail" if tally["failures"] else "pass" if tally["passed"] else "skip"
+                if tally["status"] == "skip":  # the reason most samples gave
+                    tally["reason"] = max(tally["skipped"], key=tally["skipped"].get)
+        return result
+
+    def check(self, case: _GradCase, order: int, label: str) -> int:
+        """First (``order=1``) or second derivatives of one sample, torch's against st's.
+        Raises _Skip where torch itself cannot differentiate it, AssertionError (or st's error)
+        where st differs. For the second derivatives the first ones are recorded
+        (``create_graph=True``) with the cotangents requiring grad too, as ``gradgradcheck``
+        does, so that a linear op's second derivative (with respect to the cotangent) is
+        checked too, and the gradient of sum(first derivatives * other random weights) is
+        taken with respect to the inputs and the cotangents. Returns how many of the gradients
+        were ZeroTensors (see _compare_grads)."""
+        import numpy as np
+        import torch
+        from torch.utils._pytree import tree_flatten
+
+        import simple_torch as st
+
+        rng = np.random.default_rng([*case.seed, order])
+        create = order == 2
+
+        # torch, the reference: the op itself (the trace for random ops) on fresh copies
+        self.phase(f"torch {label} order {order}")
+        leaves, inputs = case.leaves()
+        torch.manual_seed(0)
+        try:
+            outputs = tree_flatten(case.reference(leaves))[0]
+        except Exception as error:  # noqa: BLE001
+            raise _Skip(f"torch raised: {_short(error)}") from None
+        differentiable = [i for i, out in enumerate(outputs) if isinstance(out, torch.Tensor) and out.requires_grad]
+        if not differentiable:
+            raise _Skip("no output requires grad")
+        weights = [w.requires_grad_(create) for w in _weights(rng, [outputs[i] for i in differentiable])]
+        try:
+            grads = torch.autograd.grad([outputs[i] for i in differentiable], inputs, weights, allow_unused=True, create_graph=create)
+        except Exception as error:  # noqa: BLE001 - e.g. a derivative torch does not implement
+            raise _Skip(f"torch's backward raised: {_short(error)}") from None
+        if create:
+            grads_used = [k for k, g in enumerate(grads) if g is not None and g.requires_grad]
+            if not grads_used:
+                raise _Skip("the first derivatives depend on nothing that requires grad")
+            weights2 = _weights(rng, [grads[k] for k in grads_used])
+            try:
+                grads2 = torch.autograd.grad([grads[k] for k in grads_used], inputs + weights, weights2, allow_unused=True)
+            except Exception as error:  # noqa: BLE001
+                raise _Skip(f"torch's double backward raised: {_short(error)}") from None
+
+        # st: the traced aten calls, on the same values, with the same weights
+        ours_leaves, ours_inputs = case.st_leaves()
+        torch.manual_seed(0)  # st and torch share libtorch's default generator: random ops agree
+        ours = tree_flatten(self.replay_graph(case.graph, ours_leaves, label))[0]
+        if len(ours) != len(outputs):
+            raise AssertionError(f"forward: {len(ours)} outputs in st, {len(outputs)} in torch")
+        for index, (mine, its) in enumerate(zip(ours, outputs)):
+            plain = mine.detach() if isinstance(mine, st.TorchTensorWrapper) else mine
+            _compare(plain, its.detach() if isinstance(its, torch.Tensor) else its, True, f"forward output {index}")
+        _requires_grad_alike(ours, outputs, "output")
+        ours_weights = [_st_tensor(w.detach(), {}).requires_grad_(create) for w in weights]
+        self.phase(f"st {label} backward order {order}")
+        if os.environ.get("OP_DB_RUNNER_WRONG_GRAD_IN") == self.op:  # for testing that a difference is caught
+            ours_weights[0] = st.ops.aten.mul.Scalar(ours_weights[0], 1.001)
+        ours_grads = st.autograd.grad([ours[i] for i in differentiable], ours_inputs, ours_weights, allow_unused=True, create_graph=create)
+        zero_tensors = _compare_grads(ours_grads, grads, "gradient wrt input")
+        if create:
+            _requires_grad_alike(ours_grads, grads, "gradient wrt input")
+            ours_weights2 = [_st_tensor(w, {}) for w in weights2]
+            self.phase(f"st {label} double backward")
+            ours_grads2 = st.autograd.grad([ours_grads[k] for k in grads_used], ours_inputs + ours_weights, ours_weights2, allow_unused=True)
+            zero_tensors += _compare_grads(ours_grads2, grads2, "second derivative wrt (inputs, then cotangents)")
+        return zero_tensors
+
+    def replay_graph(self, graph, leaves: list, label: str):
+        """Runs the traced aten calls through ``st.ops.<namespace>.<name>.<overload>`` on the
+        st tensors ``leaves`` (the graph's placeholders, in order); returns its output, st
+        tensors where torch's trace has tensors."""
+        import torch
+
+        import simple_torch as st
+
+        values: dict = {}
+        placeholders = iter(leaves)
+
+        def argument(value):
+            if isinstance(value, torch.fx.Node):
+                return values[value]
+            if isinstance(value, (list, tuple)):
+                return type(value)(argument(v) for v in value) if type(value) in (list, tuple) else [argument(v) for v in value]
+            if isinstance(value, dict):
+                return {k: argument(v) for k, v in value.items()}
+            return _to_st(value, {})
+
+        for node in graph.graph.nodes:
+            if node.op == "placeholder":
+                values[node] = next(placeholders)
+            elif node.op == "get_attr":  # a tensor the traced code made from Python data
+                with torch.no_grad():
+                    values[node] = _st_tensor(getattr(graph, node.target).detach(), {})
+            elif node.op == "call_function" and node.target is operator.getitem:
+                values[node] = values[node.args[0]][node.args[1]]
+            elif node.op == "call_function":
+                namespace, name, overload = _aten_name(node.target)
+                self.phase(f"st {label} {namespace}.{name}.{overload}")
+                function = getattr(getattr(getattr(st.ops, namespace), name), overload)
+                try:
+                    values[node] = function(*argument(node.args), **argument(node.kwargs))
+                except Exception as error:
+                    raise AssertionError(f"forward: {namespace}.{name}.{overload}: {_short(error)}") from None
+            elif node.op == "output":
+                return argument(node.args[0])
+        raise AssertionError("the trace has no output")
+
+
+def _tally() -> dict:
+    """One order's figures for an OpInfo: samples passed, failed (with why), skipped (by reason)."""
+    return {"status": None, "passed": 0, "failures": [], "skipped": {}, "reason": None, "zero_tensor_samples": 0}
+
+
+def _count_skip(tally: dict, reason: str) -> None:
+    tally["skipped"][reason] = tally["skipped"].get(reason, 0) + 1
 
 
 def _caused_by(error: BaseException, cause: BaseException) -> bool:
@@ -769,24 +1162,38 @@ def main(argv=None) -> int:
     which.add_argument("--ops", help="comma-separated OpInfo names (name or name.variant_test_name, each optionally @dtype)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel workers")
     parser.add_argument("--timeout", type=float, default=300, help="seconds one OpInfo may take before it counts as hung")
-    parser.add_argument("--batch", type=int, default=25, help="OpInfos per worker process")
+    parser.add_argument(
+        "--batch", type=int, help="OpInfos per worker process (default 25; with --grad, the subset split over --jobs)"
+    )
     parser.add_argument("--dtype", help="try this dtype first (default: float32, then int64, bool, complex64, ...)")
     parser.add_argument("--device", default="cpu", help="where the samples live: cpu (default) or cuda (the GPU check)")
     parser.add_argument(
         "--every-call", action="store_true", help="also replay each call of samples that make several (reported apart)"
     )
+    parser.add_argument(
+        "--grad", action="store_true", help="gradient mode: st.autograd.grad against torch.autograd.grad, float64 samples"
+    )
+    parser.add_argument("--grad2", action="store_true", help="gradient mode with second derivatives too (implies --grad)")
     parser.add_argument("--json", help="write the full report here")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per OpInfo as it finishes")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--grad2-only", help=argparse.SUPPRESS)  # the OpInfos whose second derivatives run
     options = parser.parse_args(argv)
     global DEVICE
     DEVICE = options.device
+    order = 2 if options.grad2 else 1 if options.grad else 0
 
     if options.worker:
         with open(options.out, "w") as out:
-            Worker(out, options.dtype, options.every_call).run(options.ops.split(","))
+            if order:
+                only = set(options.grad2_only.split(",")) if options.grad2_only else None
+                GradWorker(out, options.dtype, order, only).run(options.ops.split(","))
+            else:
+                Worker(out, options.dtype, options.every_call).run(options.ops.split(","))
         return 0
+    if order:
+        return grad_main(options, order)
 
     if options.all:
         from torch.testing._internal.common_methods_invocations import op_db
@@ -799,7 +1206,7 @@ def main(argv=None) -> int:
     begun = time.monotonic()
     extra = (["--dtype", options.dtype] if options.dtype else []) + (["--every-call"] if options.every_call else [])
     extra += ["--device", DEVICE]
-    results = run(keys, options.jobs, options.timeout, options.batch, options.verbose, extra)
+    results = run(keys, options.jobs, options.timeout, options.batch or 25, options.verbose, extra)
     summary = summarize(results)
     summary["seconds"] = round(time.monotonic() - begun, 1)
 
@@ -829,6 +1236,116 @@ def main(argv=None) -> int:
                 f"  NO-RAISE {key}: error input {returned['input']} ({returned['call']}) returned; "
                 f"torch raised {returned['torch_error']}"
             )
+    if options.json:
+        with open(options.json, "w") as handle:
+            json.dump({"summary": summary, "results": results}, handle, indent=1)
+    return 0
+
+
+def summarize_grad(results: dict[str, dict]) -> dict:
+    """The gradient mode's figures, for first and second derivatives: OpInfos passed (every
+    sample checked agreed, and at least one was checked), failed (a sample differed, or st
+    crashed or hung: counted in the first derivatives), skipped (nothing to check, with why);
+    the pass rate is of those checked."""
+    summary = {"opinfos": len(results)}
+    for order in ("grad", "grad2"):
+        statuses = {}
+        for key, entry in results.items():
+            if entry["status"] in ("crash", "timeout"):
+                statuses[key] = "fail" if order == "grad" else "not_run"
+            elif entry["status"] in ("runner_error", "unknown"):
+                statuses[key] = "runner_error"
+            else:
+                statuses[key] = entry["result"][order]["status"]
+        count = lambda status: sum(1 for s in statuses.values() if s == status)  # noqa: E731
+        passed, failed = count("pass"), count("fail")
+        reasons: dict[str, int] = {}
+        for key, status in statuses.items():
+            if status == "skip":
+                why = _skip_kind(results[key]["result"][order]["reason"])
+                reasons[why] = reasons.get(why, 0) + 1
+        summary[order] = {
+            "passed": passed,
+            "failed": failed,
+            "skipped": count("skip"),
+            "not_run": count("not_run"),
+            "pass_rate": round(100 * passed / (passed + failed), 2) if passed + failed else 0.0,
+            "skip_reasons": dict(sorted(reasons.items(), key=lambda item: -item[1])),
+            "samples_passed": sum(e["result"].get(order, {}).get("passed", 0) for e in results.values()),
+            "samples_failed": sum(len(e["result"].get(order, {}).get("failures", [])) for e in results.values()),
+            "samples_skipped": sum(sum(e["result"].get(order, {}).get("skipped", {}).values()) for e in results.values()),
+            "zero_tensor_ops": sorted(k for k, e in results.items() if e["result"].get(order, {}).get("zero_tensor_samples")),
+        }
+    summary["crashes"] = sorted(k for k, v in results.items() if v["status"] == "crash")
+    summary["timeouts"] = sorted(k for k, v in results.items() if v["status"] == "timeout")
+    summary["runner_errors"] = sorted(k for k, v in results.items() if v["status"] in ("runner_error", "unknown"))
+    return summary
+
+
+def _skip_kind(reason: str) -> str:
+    """A skip reason without its details (the error text after the colon), for counting."""
+    return reason.split(":")[0]
+
+
+def grad_reason(entry: dict, order: str) -> str:
+    """One line saying why an OpInfo failed or was skipped in one order."""
+    result = entry["result"]
+    tally = result.get(order)
+    if tally is None:  # crashed, hung or broke the runner
+        return reason(entry)
+    if tally["failures"]:
+        first = tally["failures"][0]
+        return f"[{first['sample']}] {first['error']}"
+    return tally["reason"] or ""
+
+
+def grad_main(options, order: int) -> int:
+    """--grad / --grad2: runs the gradient check in workers and prints its summary."""
+    if options.all:
+        from torch.testing._internal.common_methods_invocations import op_db
+
+        keys, second_only = [op_key(op) for op in op_db], None
+    elif options.ops:
+        keys, second_only = [key.strip() for key in options.ops.split(",") if key.strip()], None
+    else:
+        keys, second_only = QUICK_GRAD, QUICK_GRAD2
+    extra = ["--grad2" if order == 2 else "--grad", "--device", DEVICE]
+    extra += ["--dtype", options.dtype] if options.dtype else []
+    extra += ["--grad2-only", ",".join(second_only)] if second_only and order == 2 else []
+    # the quick subset in one worker per job: starting a worker (importing torch and op_db) takes
+    # longer than checking 25 OpInfos' gradients
+    batch = options.batch or (25 if options.all else -(-len(keys) // options.jobs))
+    begun = time.monotonic()
+    results = run(keys, options.jobs, options.timeout, batch, options.verbose, extra)
+    summary = summarize_grad(results)
+    summary["seconds"] = round(time.monotonic() - begun, 1)
+
+    dtype = options.dtype or "float64 (else complex128)"
+    print(f"op_db gradients, st.autograd against torch.autograd ({DEVICE}, {dtype} samples): {summary['opinfos']} OpInfos run")
+    for name, title in [("grad", "first derivatives"), ("grad2", "second derivatives")][:order]:
+        figures = summary[name]
+        print(
+            f"{title}: {figures['passed']} passed, {figures['failed']} failed ({figures['pass_rate']}% pass), "
+            f"{figures['skipped']} skipped" + (f", {figures['not_run']} not run" if figures["not_run"] else "")
+            + f"; samples: {figures['samples_passed']} passed, {figures['samples_failed']} failed, "
+            f"{figures['samples_skipped']} skipped"
+        )
+        if figures["zero_tensor_ops"]:
+            print(f"  gradients that are ZeroTensors (in both; st's read as zeros) in: {' '.join(figures['zero_tensor_ops'])}")
+        if figures["skip_reasons"]:
+            print("  skipped because: " + "; ".join(f"{why} ({n})" for why, n in figures["skip_reasons"].items()))
+    print(
+        f"{len(summary['crashes'])} crashes, {len(summary['timeouts'])} timeouts, "
+        f"{len(summary['runner_errors'])} runner errors; {summary['seconds']}s"
+    )
+    for name, tag in [("grad", ""), ("grad2", "2")][:order]:
+        for key, entry in results.items():
+            status = entry["status"] if entry["status"] in ("crash", "timeout", "runner_error", "unknown") else None
+            status = status or entry["result"][name]["status"]
+            if status in ("fail", "crash", "timeout", "runner_error", "unknown") and (name == "grad" or status == "fail"):
+                print(f"  {status.upper() + tag:8} {key}: {grad_reason(entry, name)}")
+            elif status == "skip" and (name == "grad" or options.verbose):  # second-order skips: -v
+                print(f"  {'SKIP' + tag:8} {key}: {grad_reason(entry, name)}")
     if options.json:
         with open(options.json, "w") as handle:
             json.dump({"summary": summary, "results": results}, handle, indent=1)

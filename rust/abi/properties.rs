@@ -85,8 +85,12 @@ pub unsafe extern "C" fn rt_torch_torchtensor_copy_to(h: *const TorchTensor, out
                 return Err(Error::argument(format!("out is NULL but {} needs {needed} bytes", describe(&tensor.0))));
             }
             // tch moves the tensor to the CPU and makes it contiguous first when needed; a lazy
-            // conjugate or negative bit (x.conj()) is applied first, or the raw memory would be read.
-            let values = tensor.0.f_resolve_conj()?.f_resolve_neg()?;
+            // conjugate or negative bit (x.conj()) is applied first, or the raw memory would be
+            // read; a ZeroTensor (autograd's zero gradients) has no memory: it becomes zeros.
+            let mut values = tensor.0.f_resolve_conj()?.f_resolve_neg()?;
+            if values.f_internal_is_zerotensor()? {
+                values = values.f_zeros_like()?;
+            }
             values.f_copy_data_u8(slice::from_raw_parts_mut(out.cast(), needed), numel)?;
         }
         Ok(needed as i64)
