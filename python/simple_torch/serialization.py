@@ -58,7 +58,6 @@ import sys
 import warnings
 import zipfile
 
-import numpy
 
 from . import ops
 from ._tensor import TorchTensorWrapper as Tensor
@@ -188,6 +187,8 @@ class _SavedStorage:
     def as_bytes(self) -> numpy.ndarray:
         """The storage's bytes as a NumPy array (on the CPU; a CUDA storage is copied)."""
         if self.numel == 0:
+            import numpy  # here, not at import: stub mode imports simple_torch without NumPy
+
             return numpy.empty(0, numpy.uint8)
         return _cpu_bytes(self.whole).numpy()
 
@@ -551,6 +552,8 @@ class _Reader:
                 f"{self.name}: storage {info.filename} holds {info.file_size} bytes, but the checkpoint's "
                 f"tensors need {nbytes}"
             )
+        import numpy
+
         array = numpy.empty(nbytes, numpy.uint8)
         view = memoryview(array)
         try:
@@ -1029,6 +1032,8 @@ def load_file(filename, device="cpu") -> dict:
     except Exception as error:
         raise CheckpointError(f"{name}: not a valid safetensors file: {type(error).__name__}: {error}") from error
     start = 8 + header_size
+    import numpy
+
     mapped = numpy.memmap(path, dtype=numpy.uint8, mode="c") if size > start else numpy.empty(0, numpy.uint8)
     target = Device(device)
     tensors = {}
