@@ -54,6 +54,28 @@ def variants() -> tuple[frozenset, frozenset]:
     return frozenset(methods), frozenset(functions)
 
 
+# torch's Python bindings give numbers to these operators' Tensor overloads, as wrapped numbers
+# (python_arg_parser.cpp, should_allow_numbers_as_tensors): x.mul_(0.5) runs mul_.Tensor, and
+# x.mul(2).grad_fn is MulBackward0, not the Scalar overload's MulBackward1.
+_NUMBERS_AS_TENSORS = frozenset({
+    "add", "add_", "sub", "sub_", "subtract", "subtract_", "mul", "mul_", "multiply", "multiply_", "div", "div_",
+    "divide", "divide_", "true_divide", "true_divide_", "floor_divide", "floor_divide_",
+})
+
+# (operator, argument types, keywords) -> its Tensor overload that takes them, or None.
+_TENSOR_OVERLOADS: dict[tuple, object] = {}
+
+
+def _tensor_overload(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
+    """For one of _NUMBERS_AS_TENSORS: its first Tensor overload ("Tensor", "Tensor_mode") that
+    these arguments fit, numbers included, else None."""
+    key = (packet.name, *map(type, args), *kwargs, *map(type, kwargs.values()))
+    if key not in _TENSOR_OVERLOADS:
+        tensor_overloads = [o for name, o in packet._overloads.items() if name.startswith("Tensor")]
+        _TENSOR_OVERLOADS[key] = next((o for o in tensor_overloads if o._fits(args, kwargs, strict=False)), None)
+    return _TENSOR_OVERLOADS[key]
+
+
 def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
     """Calls ``packet`` as torch's Python bindings would: ``input=`` names ``self``, and sizes may
     come as separate ints (``x.view(2, 3)`` for ``view(Tensor self, SymInt[] size)``)."""
@@ -62,6 +84,8 @@ def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
         kwargs["self"] = kwargs.pop("input")
     if "requires_grad" in kwargs:
         return _factory_requiring_grad(packet, args, kwargs)
+    if packet.name in _NUMBERS_AS_TENSORS and (overload := _tensor_overload(packet, args, kwargs)) is not None:
+        return overload(*args, **kwargs)
     try:
         overload = packet.resolve(args, kwargs)
     except ArgumentTypeError as error:

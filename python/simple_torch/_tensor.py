@@ -341,46 +341,54 @@ class TorchTensorWrapper(_GeneratedMethods):
         overload = getattr(ops.aten, name).Tensor
         return overload(other, self) if reflected else overload(self, other)
 
-    def add(self, other) -> TorchTensorWrapper:
+    def add(self, other, **options) -> TorchTensorWrapper:
         """Element-wise sum with a tensor or a number, broadcasting (also ``self + other``).
 
         Example:
             >>> TorchTensorWrapper.tensor_ones([2]).add(1).tolist()
             [2.0, 2.0]
         """
+        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
+            return _surface.method("add")(self, other, **options)
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_add(self._handle, other._handle), self, other)
         return self._binary("add", other)
 
-    def sub(self, other) -> TorchTensorWrapper:
+    def sub(self, other, **options) -> TorchTensorWrapper:
         """Element-wise difference, broadcasting (also ``self - other``).
 
         Example:
             >>> (TorchTensorWrapper.tensor_ones([2]) - 3).tolist()
             [-2.0, -2.0]
         """
+        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
+            return _surface.method("sub")(self, other, **options)
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_sub(self._handle, other._handle), self, other)
         return self._binary("sub", other)
 
-    def mul(self, other) -> TorchTensorWrapper:
+    def mul(self, other, **options) -> TorchTensorWrapper:
         """Element-wise product, broadcasting (also ``self * other``).
 
         Example:
             >>> (TorchTensorWrapper.tensor_ones([2]) * 4).tolist()
             [4.0, 4.0]
         """
+        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
+            return _surface.method("mul")(self, other, **options)
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_mul(self._handle, other._handle), self, other)
         return self._binary("mul", other)
 
-    def div(self, other) -> TorchTensorWrapper:
+    def div(self, other, **options) -> TorchTensorWrapper:
         """Element-wise true division, broadcasting (also ``self / other``).
 
         Example:
             >>> (TorchTensorWrapper.tensor_ones([2]) / 4).tolist()
             [0.25, 0.25]
         """
+        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
+            return _surface.method("div")(self, other, **options)
         if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
             return _owned(_div(self._handle, other._handle), self, other)
         return self._binary("div", other)
