@@ -28,7 +28,6 @@ import atexit
 import ctypes
 import functools
 import itertools
-import threading
 from collections.abc import Sequence
 
 from ._native import HOST_EXCEPTIONS, TENSOR, AutogradHost, lib
@@ -302,7 +301,6 @@ def grad_fn_of(tensor: Tensor) -> Node | None:
 _calls: dict[int, object] = {}
 _tokens = itertools.count(1)
 _exception_numbers = itertools.count(1)
-_lock = threading.Lock()
 
 
 def _write_error(error: int, error_len: int, exception: BaseException) -> None:
@@ -320,7 +318,7 @@ def _host_backward(token, grads, n_grads, saved, n_saved, results, n_results, er
         computed = call.backward(grad_tensors, saved_tensors) if isinstance(call, _FunctionCall) else [call(grad_tensors[0])]
         if len(computed) != n_results:
             raise RuntimeError(f"expected {n_results} gradients, got {len(computed)}")
-        for i, tensor in enumerate(computed):
+        for tensor in computed:
             if tensor is not None and not isinstance(tensor, Tensor):
                 raise TypeError(f"a gradient must be a tensor or None, not {type(tensor).__name__}")
         for i, tensor in enumerate(computed):
