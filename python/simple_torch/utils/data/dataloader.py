@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import collections.abc
-import copy
 import itertools
 import warnings
 from typing import Any, Callable
@@ -27,7 +26,7 @@ from ..._tensor import TorchTensorWrapper as Tensor
 from ...dtypes import DType
 from ...generators import Generator
 from ...library import cuda_device_count
-from .collate import default_collate, default_convert
+from .collate import _rebuild, _rebuild_mapping, default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
@@ -59,30 +58,13 @@ def pin_memory(data):
     if isinstance(data, (str, bytes)):
         return data
     if isinstance(data, collections.abc.Mapping):
-        pinned = {k: pin_memory(sample) for k, sample in data.items()}
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
-                clone.update(pinned)
-                return clone
-            return type(data)(pinned)
-        except TypeError:
-            return pinned
+        return _rebuild_mapping(data, {k: pin_memory(sample) for k, sample in data.items()})
     if isinstance(data, tuple):
         if hasattr(data, "_fields"):  # a named tuple
             return type(data)(*(pin_memory(sample) for sample in data))
         return type(data)(pin_memory(sample) for sample in data)
     if isinstance(data, collections.abc.Sequence):
-        pinned_items = [pin_memory(sample) for sample in data]
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, item in enumerate(pinned_items):
-                    clone[i] = item
-                return clone
-            return type(data)(pinned_items)
-        except TypeError:
-            return pinned_items
+        return _rebuild(data, [pin_memory(sample) for sample in data])
     return data
 
 
