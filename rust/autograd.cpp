@@ -1,10 +1,10 @@
-// Autograd's C++ half (rust/autograd.rs and rust/abi/autograd.rs are the Rust side): gradients of
+// Autograd's C++ half (rust/abi/autograd.rs is the Rust side): gradients of
 // tensors, backward and grad, grad mode, inference mode, autocast state, and the two places
 // where libtorch's autograd engine calls back into the host: custom functions and tensor hooks.
 //
 // Rust hands over `at::Tensor*` it keeps alive for the call and takes over the new heap
 // `at::Tensor`s returned here. Every function catches C++ exceptions and returns -1 with the
-// message in `error`, as rust/shim.cpp's do.
+// message in `error` (guarded.h), as rust/shim.cpp's do.
 //
 // Custom functions reuse libtorch's own machinery for C++ custom functions
 // (torch::autograd::Function / CppNode): the host has already run its forward with grad mode off
@@ -12,7 +12,7 @@
 // outputs, so that libtorch wraps them (views, dirty inputs, non-differentiable outputs), saves
 // the tensors as SavedVariables (whose version check gives torch's "modified by an inplace
 // operation" error), and materializes undefined gradients, exactly as for its own functions. Its
-// backward calls the host through rust/autograd.rs, which turns tensors into handles.
+// backward calls the host through rust/abi/autograd.rs, which turns tensors into handles.
 
 #include <ATen/autocast_mode.h>
 #include <ATen/core/Tensor.h>
@@ -28,26 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "guarded.h"
 #include "simple_torch.h"  // RtTorchAutogradHost
 
 using torch::autograd::variable_list;
 
 namespace {
-
-template <class Body>
-int guarded(char* error, size_t error_len, Body body) {
-  try {
-    body();
-    return 0;
-  } catch (const c10::Error& e) {
-    std::snprintf(error, error_len, "%s", e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    std::snprintf(error, error_len, "%s", e.what());
-  } catch (...) {
-    std::snprintf(error, error_len, "unknown C++ exception");
-  }
-  return -1;
-}
 
 variable_list tensors(at::Tensor* const* pointers, int64_t count) {
   variable_list list;
@@ -63,7 +49,7 @@ void give(const variable_list& list, at::Tensor** out) {
 
 }  // namespace
 
-// Implemented in Rust (rust/autograd.rs): registers `grads` and `saved` as new handles, calls the
+// Implemented in Rust (rust/abi/autograd.rs): registers `grads` and `saved` as new handles, calls the
 // host's backward with them, and writes the tensors behind the handles it returns into `results`
 // (new heap tensors, NULL for none). -1 with the host's message in `error` if it failed.
 extern "C" int simple_torch_call_host(const RtTorchAutogradHost* host, int64_t token, at::Tensor* const* grads,

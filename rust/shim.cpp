@@ -1,8 +1,8 @@
 // The few libtorch calls that tch does not wrap, for rust/error.rs, rust/dlpack.rs, rust/streams.rs
 // and rust/generators.rs.
 //
-// Every function catches C++ exceptions and returns -1 with the message in `error`: nothing may
-// unwind into Rust.
+// Every function catches C++ exceptions and returns -1 with the message in `error` (guarded.h):
+// nothing may unwind into Rust.
 //
 // DLPack: libtorch's own conversions (at::toDLPack, at::fromDLPack), which already get the
 // lifetime rules right; exported tensors are counted so that tests can prove each is deleted once.
@@ -32,22 +32,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace {
-
-template <class Body>
-int guarded(char* error, size_t error_len, Body body) {
-  try {
-    body();
-    return 0;
-  } catch (const std::exception& e) {
-    std::snprintf(error, error_len, "%s", e.what());
-  } catch (...) {
-    std::snprintf(error, error_len, "unknown C++ exception");
-  }
-  return -1;
-}
-
-}  // namespace
+#include "guarded.h"
 
 extern "C" {
 
