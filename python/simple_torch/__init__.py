@@ -15,6 +15,7 @@ Importing never fails for want of libtorch: ``torch_available()`` then returns F
 first tensor operation raises :class:`TorchNotAvailableError` saying what to install.
 """
 
+import importlib
 from typing import TYPE_CHECKING
 
 from .config import Config, auto_device, dl, load_local_config, resolve_device, user_config_dir
@@ -92,9 +93,10 @@ from_list = TorchTensorWrapper.from_list
 
 autograd.install(TorchTensorWrapper)
 
-# Training, over the complete tensor class: modules, optimizers, data, checkpoints.
-from . import nn, optim, utils  # noqa: E402
-from .serialization import CheckpointError, UnsafeCheckpointError, load, load_file, save, save_file  # noqa: E402
+# Training's modules (nn, optim, utils) and checkpoint functions are imported on first use
+# (__getattr__ below): starting needs none of them, and they take about 70 ms to import.
+_LAZY_MODULES = {"nn", "optim", "utils"}
+_CHECKPOINTS = {"CheckpointError", "UnsafeCheckpointError", "load", "load_file", "save", "save_file"}
 
 # Methods that torch writes in Python, over the functions above.
 TorchTensorWrapper.norm = norm
@@ -113,11 +115,21 @@ del _name, _dtype, _value
 
 if TYPE_CHECKING:  # the functions made from schemas at run time, as generated stubs (_stubs.py)
     from ._generated import *  # noqa: F403
+    from . import nn, optim, utils
+    from .serialization import CheckpointError, UnsafeCheckpointError, load, load_file, save, save_file
 
 
 def __getattr__(name: str):
     """Every public aten function (``st.cat``, ``st.where``, ``st.sum``, ...), made from its
-    schemas on first use and then kept here."""
+    schemas on first use and then kept here; and the training modules and checkpoint
+    functions, imported on first use."""
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import puts it in globals()
+    if name in _CHECKPOINTS:
+        from . import serialization
+
+        value = globals()[name] = getattr(serialization, name)
+        return value
     if name.startswith("_") or name not in _surface.variants()[1]:
         raise AttributeError(f"module 'simple_torch' has no attribute '{name}'")
     function = globals()[name] = _surface.function(name)
@@ -125,7 +137,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | _surface.variants()[1])
+    return sorted(set(globals()) | _surface.variants()[1] | _LAZY_MODULES | _CHECKPOINTS)
 
 
 __version__ = "0.1.0"
