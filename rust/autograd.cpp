@@ -20,10 +20,14 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -295,6 +299,69 @@ int simple_torch_register_hook(const at::Tensor* t, const RtTorchAutogradHost* h
 
 int simple_torch_remove_hook(const at::Tensor* t, int64_t id, char* error, size_t len) {
   return guarded(error, len, [&] { t->remove_hook(static_cast<unsigned>(id)); });
+}
+
+}  // extern "C"
+
+namespace {
+
+// A leaf's post-accumulate-grad hooks: libtorch keeps one such object per tensor, which runs
+// the host's hooks in the order they were registered, after the gradient is accumulated into
+// `.grad` (torch's register_post_accumulate_grad_hook; what DistributedDataParallel needs).
+struct HostPostAccumulateHooks : torch::autograd::PostAccumulateGradHook {
+  std::mutex mutex;
+  std::vector<std::pair<int64_t, std::shared_ptr<HostToken>>> hooks;
+  int64_t next_id = 0;
+
+  void operator()(const torch::autograd::Variable& tensor) override {
+    decltype(hooks) current;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      current = hooks;  // a hook may remove itself
+    }
+    for (auto& hook : current) call_host(hook.second->host, hook.second->token, {tensor}, {}, 0);
+  }
+};
+
+HostPostAccumulateHooks& post_accumulate_hooks(const at::Tensor& t) {
+  auto& slot = torch::autograd::impl::post_acc_grad_hooks(t);
+  if (!slot) torch::autograd::impl::set_post_acc_grad_hooks(t, std::make_unique<HostPostAccumulateHooks>());
+  auto* hooks = dynamic_cast<HostPostAccumulateHooks*>(slot.get());
+  TORCH_CHECK(hooks, "the tensor has post-accumulate-grad hooks from another library");
+  return *hooks;
+}
+
+}  // namespace
+
+extern "C" {
+
+// `t.register_post_accumulate_grad_hook(...)`: the host's backward gets the tensor itself (its
+// .grad now accumulated) and returns nothing. Writes the hook's id.
+int simple_torch_register_post_accumulate_grad_hook(const at::Tensor* t, const RtTorchAutogradHost* host, int64_t token,
+                                                    int64_t* id, char* error, size_t len) {
+  return guarded(error, len, [&] {
+    auto holder = std::make_shared<HostToken>(host, token);
+    try {
+      TORCH_CHECK(t->requires_grad(), "cannot register a hook on a tensor that doesn't require gradient");
+      TORCH_CHECK(t->is_leaf(), "post accumulate grad hooks cannot be registered on non-leaf tensors");
+      auto& hooks = post_accumulate_hooks(*t);
+      std::lock_guard<std::mutex> lock(hooks.mutex);
+      *id = hooks.next_id++;
+      hooks.hooks.emplace_back(*id, holder);
+    } catch (...) {
+      holder->host = nullptr;  // the host keeps what it passed: nothing holds the hook
+      throw;
+    }
+  });
+}
+
+int simple_torch_remove_post_accumulate_grad_hook(const at::Tensor* t, int64_t id, char* error, size_t len) {
+  return guarded(error, len, [&] {
+    auto& hooks = post_accumulate_hooks(*t);
+    std::lock_guard<std::mutex> lock(hooks.mutex);
+    auto& list = hooks.hooks;
+    list.erase(std::remove_if(list.begin(), list.end(), [&](const auto& hook) { return hook.first == id; }), list.end());
+  });
 }
 
 }  // extern "C"

@@ -47,8 +47,13 @@ fn libtorch_version(libtorch_lib: &str) -> String {
 /// Where the header goes: inside the Python package, so the wheel ships it.
 const HEADER: &str = "python/simple_torch/include/simple_torch.h";
 
-/// The C++ files: the shim (libtorch calls tch lacks), the generic operator entry, and autograd.
-const CPP_FILES: [&str; 3] = ["rust/shim.cpp", "rust/ops.cpp", "rust/autograd.cpp"];
+/// The C++ files: the shim (libtorch calls tch lacks), the generic operator entry, autograd, and
+/// distributed (c10d).
+const CPP_FILES: [&str; 4] = ["rust/shim.cpp", "rust/ops.cpp", "rust/autograd.cpp", "rust/distributed.cpp"];
+
+/// Gloo's headers, which libtorch's ProcessGroupGloo.hpp includes and the wheel lacks (pinned to
+/// the Gloo that torch 2.11.0 was built with; see its README.md).
+const GLOO_INCLUDE: &str = "third_party/gloo";
 
 /// The functions that the C++ files define (and Rust declares), plus the stream struct the shim
 /// passes: internal, so the header must not offer them to C callers.
@@ -110,7 +115,12 @@ fn build_shim(libtorch_lib: &Path) {
     shim.cpp(true)
         .std("c++17")
         .include(torch.join("include"))
+        // c10d's headers reach the C++ frontend's (torch/types.h).
+        .include(torch.join("include/torch/csrc/api/include"))
         .include(Path::new(HEADER).parent().expect("the header is in a folder"))
+        .include(GLOO_INCLUDE)
+        // c10d's headers declare the Gloo group only with this, as libtorch was built.
+        .define("USE_C10D_GLOO", None)
         // PyTorch wheels are built with the C++11 ABI of libstdc++.
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .warnings(false);
@@ -130,6 +140,15 @@ fn build_shim(libtorch_lib: &Path) {
                 panic!("libtorch has CUDA but the CUDA runtime headers (crt/host_defines.h) are not in {candidates:?}: pip install nvidia-cuda-crt, or set SIMPLE_TORCH_CUDA_INCLUDE")
             });
         shim.include(cuda_include).define("SIMPLE_TORCH_CUDA", None);
+        // NCCL's header comes with the wheel's nvidia-nccl dependency, and c10d's NCCL headers
+        // reach CUDA's C++ core (nv/target, from nvidia-cuda-cccl); without both, the NCCL group
+        // reports that it is missing from this build.
+        let nccl_include = site_packages.join("nvidia/nccl/include");
+        if nccl_include.join("nccl.h").exists() && cuda_include.join("nv/target").exists() {
+            shim.include(nccl_include).define("USE_C10D_NCCL", None).define("SIMPLE_TORCH_NCCL", None);
+        } else {
+            println!("cargo:warning=building without the NCCL process group: nccl.h or nv/target is missing");
+        }
     }
     shim.compile("simple_torch_shim");
     if cuda {

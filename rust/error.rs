@@ -31,6 +31,9 @@ pub const RT_TORCH_ERROR_TYPE: i32 = 7;
 /// An operator or argument type that is not implemented for these inputs (libtorch's
 /// `c10::NotImplementedError`; Python's `NotImplementedError`).
 pub const RT_TORCH_ERROR_NOT_IMPLEMENTED: i32 = 8;
+/// A distributed failure: a peer that died or never arrived, a timeout, a collective the ranks
+/// disagree on, a store that cannot be reached (c10d's errors; Python's `DistError`).
+pub const RT_TORCH_ERROR_DISTRIBUTED: i32 = 9;
 
 struct LastError {
     kind: i32,

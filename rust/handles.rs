@@ -1,4 +1,5 @@
-//! Checked handles: the registry of live tensors, streams, events and generators.
+//! Checked handles: the registry of live tensors, streams, events, generators, and distributed
+//! stores, process groups and works.
 //!
 //! A handle is an identifier, never an address: callers get a number from a counter that is
 //! never reused, and every export looks it up here before doing anything. A freed handle, one
@@ -13,6 +14,7 @@ use rustc_hash::FxHashMap;
 use tch::Tensor;
 
 use crate::error::{Error, Result};
+use crate::distributed::{ProcessGroup, Store, Work};
 use crate::generators::Generator;
 use crate::streams::{Event, Stream};
 
@@ -37,6 +39,23 @@ pub struct TorchGenerator {
     _opaque: (),
 }
 
+/// Opaque distributed store handle of the C ABI (`TorchStore*`): a c10d TCPStore, FileStore or
+/// PrefixStore; a registry key, never dereferenced.
+pub struct TorchStore {
+    _opaque: (),
+}
+
+/// Opaque process group handle of the C ABI (`TorchProcessGroup*`); a registry key, never
+/// dereferenced.
+pub struct TorchProcessGroup {
+    _opaque: (),
+}
+
+/// Opaque handle of a collective's work (`TorchWork*`); a registry key, never dereferenced.
+pub struct TorchWork {
+    _opaque: (),
+}
+
 /// A tensor as the registry holds it: shared, so that a call in progress keeps its inputs
 /// alive even if another thread frees their handles meanwhile.
 pub struct SharedTensor(pub Tensor);
@@ -52,6 +71,9 @@ enum Object {
     Stream(Arc<Stream>),
     Event(Arc<Event>),
     Generator(Arc<Generator>),
+    Store(Arc<Store>),
+    ProcessGroup(Arc<ProcessGroup>),
+    Work(Arc<Work>),
 }
 
 impl Object {
@@ -61,6 +83,9 @@ impl Object {
             Object::Stream(_) => "stream",
             Object::Event(_) => "event",
             Object::Generator(_) => "generator",
+            Object::Store(_) => "store",
+            Object::ProcessGroup(_) => "process group",
+            Object::Work(_) => "work",
         }
     }
 }
@@ -117,6 +142,21 @@ pub fn register_generator(generator: Generator) -> *mut TorchGenerator {
     insert(Object::Generator(Arc::new(generator))) as usize as *mut TorchGenerator
 }
 
+/// Registers `store` and returns its new handle.
+pub fn register_store(store: Store) -> *mut TorchStore {
+    insert(Object::Store(Arc::new(store))) as usize as *mut TorchStore
+}
+
+/// Registers `group` and returns its new handle.
+pub fn register_process_group(group: ProcessGroup) -> *mut TorchProcessGroup {
+    insert(Object::ProcessGroup(Arc::new(group))) as usize as *mut TorchProcessGroup
+}
+
+/// Registers `work` and returns its new handle.
+pub fn register_work(work: Work) -> *mut TorchWork {
+    insert(Object::Work(Arc::new(work))) as usize as *mut TorchWork
+}
+
 /// The object of the expected kind behind handle `id`, or an error saying why there is none.
 fn lookup<T>(id: u64, expected: &str, pick: impl Fn(&Object) -> Option<&Arc<T>>) -> Result<Arc<T>> {
     let shard = shard(id);
@@ -156,6 +196,46 @@ pub fn generator(handle: *const TorchGenerator) -> Result<Arc<Generator>> {
     })
 }
 
+/// The live store behind `handle`, or an error saying why there is none.
+pub fn store(handle: *const TorchStore) -> Result<Arc<Store>> {
+    lookup(handle as usize as u64, "store", |object| match object {
+        Object::Store(store) => Some(store),
+        _ => None,
+    })
+}
+
+/// The live process group behind `handle`, or an error saying why there is none.
+pub fn process_group(handle: *const TorchProcessGroup) -> Result<Arc<ProcessGroup>> {
+    lookup(handle as usize as u64, "process group", |object| match object {
+        Object::ProcessGroup(group) => Some(group),
+        _ => None,
+    })
+}
+
+/// The live work behind `handle`, or an error saying why there is none.
+pub fn work(handle: *const TorchWork) -> Result<Arc<Work>> {
+    lookup(handle as usize as u64, "work", |object| match object {
+        Object::Work(work) => Some(work),
+        _ => None,
+    })
+}
+
+/// Removes a store handle; the store (a TCPStore's connection) closes once no call in progress
+/// or group uses it.
+pub fn release_store(handle: *mut TorchStore) -> Result<()> {
+    release(handle as usize as u64, "store")
+}
+
+/// Removes a process group handle; the group shuts down once no call in progress uses it.
+pub fn release_process_group(handle: *mut TorchProcessGroup) -> Result<()> {
+    release(handle as usize as u64, "process group")
+}
+
+/// Removes a work handle (the collective itself carries on).
+pub fn release_work(handle: *mut TorchWork) -> Result<()> {
+    release(handle as usize as u64, "work")
+}
+
 /// Removes a generator handle; the generator is destroyed once no call in progress uses it.
 pub fn release_generator(handle: *mut TorchGenerator) -> Result<()> {
     release(handle as usize as u64, "generator")
@@ -190,7 +270,7 @@ fn release(id: u64, kind: &str) -> Result<()> {
     Ok(())
 }
 
-/// Number of handles not yet freed: tensors, streams, events and generators.
+/// Number of handles not yet freed, of every kind.
 pub fn live_count() -> usize {
     (0..SHARDS as u64).map(|id| shard(id).len()).sum()
 }

@@ -355,3 +355,57 @@ fn conversions_and_views_match_tch() {
         rt_torch_torchtensor_free(handle);
     }
 }
+
+#[test]
+fn a_one_rank_gloo_group_runs_collectives_and_checks_its_handles() {
+    let _guard = serial();
+    let start = rt_torch_live_handles();
+    let dir = std::env::temp_dir().join(format!("simple_torch_abi_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = std::ffi::CString::new(dir.join("store").to_str().unwrap()).unwrap();
+    let store = unsafe { rt_torch_store_file(path.as_ptr(), 1) };
+    assert!(!store.is_null(), "{:?}", last_error());
+    let (host, name) = (c"127.0.0.1", c"abi");
+    let group = unsafe { rt_torch_process_group_gloo(store, 0, 1, 10_000, null(), host.as_ptr(), name.as_ptr(), true) };
+    assert!(!group.is_null(), "{:?}", last_error());
+    assert_eq!((rt_torch_torchprocessgroup_rank(group), rt_torch_torchprocessgroup_size(group)), (0, 1));
+
+    // all_reduce MAX over one rank leaves the tensor as it is; the work says it is done.
+    let t = from_f32(&[1.0, -2.0, 3.0], &[3]);
+    let work = rt_torch_torchprocessgroup_all_reduce(group, t, 4);
+    assert!(!work.is_null(), "{:?}", last_error());
+    assert_eq!(rt_torch_torchwork_wait(work, -1), 1, "{:?}", last_error());
+    assert_eq!(rt_torch_torchwork_is_completed(work), 1);
+    assert_eq!(to_f32(t), vec![1.0, -2.0, 3.0]);
+    rt_torch_torchwork_free(work);
+
+    // The store: set, get (with the length), add.
+    let key = c"k";
+    assert!(unsafe { rt_torch_torchstore_set(store, key.as_ptr(), b"value".as_ptr(), 5) });
+    let mut buffer = [0u8; 3];
+    assert_eq!(unsafe { rt_torch_torchstore_get(store, key.as_ptr(), buffer.as_mut_ptr(), 3) }, 5);
+    assert_eq!(&buffer, b"val");
+    let mut value = 0;
+    assert!(unsafe { rt_torch_torchstore_add(store, c"n".as_ptr(), 2, &mut value) });
+    assert_eq!(value, 2);
+
+    // Handles of the wrong kind, freed or made up are reported, and nothing is touched.
+    assert!(rt_torch_torchprocessgroup_all_reduce(store.cast(), t, 0).is_null());
+    expect_error("is a store handle, not a process group handle");
+    assert!(rt_torch_torchprocessgroup_all_reduce(group, group.cast(), 0).is_null());
+    expect_error("is a process group handle, not a tensor handle");
+    assert_eq!(rt_torch_torchwork_wait(work, -1), -1);
+    expect_error("work handle");
+    expect_error("was already freed");
+    assert_eq!(rt_torch_torchprocessgroup_rank(0xdead_beef as *const TorchProcessGroup), -1);
+    expect_error("is not a process group handle returned by simple_torch");
+    assert!(rt_torch_torchprocessgroup_all_reduce(group, t, 42).is_null());
+    expect_error("unknown reduce op 42");
+    assert_eq!(rt_torch_last_error_kind(), RT_TORCH_ERROR_DISTRIBUTED);
+
+    rt_torch_torchtensor_free(t);
+    rt_torch_torchprocessgroup_free(group);
+    rt_torch_torchstore_free(store);
+    assert_eq!(rt_torch_live_handles(), start);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -28,6 +28,18 @@ def test_the_python_benchmark_writes_its_table_and_json(tmp_path):
     assert results["machine"] in done.stdout
 
 
+def test_the_distributed_benchmark_compares_with_torch_distributed(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHES / "distributed.py"), "--rounds", "1", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "distributed.json").read_text())
+    assert [row["measure"] for row in results["rows"]] == ["all_reduce 1 MiB GB/s", "all_reduce 64 MiB GB/s", "DDP step ms"]
+    for row in results["rows"]:
+        assert row["torch"] > 0 and row["st"] > 0 and row["st_checked"] > 0
+        assert row["st_over_torch"] == pytest.approx(row["st"] / row["torch"])
+    assert "at least 0.95 of torch's bandwidth" in done.stdout
+
+
 def test_the_criterion_summary_reports_overhead_per_call(tmp_path):
     def result(group, function, median_ns):
         folder = tmp_path / group.replace(" ", "_") / function / "new"

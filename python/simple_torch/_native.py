@@ -42,6 +42,9 @@ TENSOR = c_void_p
 STREAM = c_void_p
 EVENT = c_void_p
 GENERATOR = c_void_p
+STORE = c_void_p
+GROUP = c_void_p
+WORK = c_void_p
 _INT64_P = POINTER(c_int64)
 _TENSORS = POINTER(TENSOR)  # an array of handles (const TorchTensor *const *)
 
@@ -200,6 +203,45 @@ SIGNATURES = {
                                                   _TENSORS, c_int64, _TENSORS, c_int64, _TENSORS, c_int64, c_bool, _TENSORS), FALSE),
     "rt_torch_torchtensor_register_hook": (c_int64, (TENSOR, POINTER(AutogradHost), c_int64), MINUS_1),
     "rt_torch_torchtensor_remove_hook": (c_bool, (TENSOR, c_int64), FALSE),
+    "rt_torch_torchtensor_register_post_accumulate_grad_hook": (c_int64, (TENSOR, POINTER(AutogradHost), c_int64), MINUS_1),
+    "rt_torch_torchtensor_remove_post_accumulate_grad_hook": (c_bool, (TENSOR, c_int64), FALSE),
+    # distributed (distributed/): c10d stores, process groups, collectives and their works
+    "rt_torch_store_tcp": (STORE, (c_char_p, c_int32, c_int32, c_bool, c_int64), NULL),
+    "rt_torch_store_file": (STORE, (c_char_p, c_int32), NULL),
+    "rt_torch_torchstore_prefix": (STORE, (STORE, c_char_p), NULL),
+    "rt_torch_torchstore_clone": (STORE, (STORE,), NULL),
+    "rt_torch_torchstore_port": (c_int32, (STORE,), MINUS_2),
+    "rt_torch_torchstore_set": (c_bool, (STORE, c_char_p, c_char_p, c_size_t), FALSE),
+    "rt_torch_torchstore_get": (c_int64, (STORE, c_char_p, c_void_p, c_size_t), MINUS_1),
+    "rt_torch_torchstore_add": (c_bool, (STORE, c_char_p, c_int64, _INT64_P), FALSE),
+    "rt_torch_torchstore_wait": (c_bool, (STORE, POINTER(c_char_p), c_size_t, c_int64), FALSE),
+    "rt_torch_torchstore_check": (c_int32, (STORE, POINTER(c_char_p), c_size_t), MINUS_1),
+    "rt_torch_torchstore_delete_key": (c_int32, (STORE, c_char_p), MINUS_1),
+    "rt_torch_torchstore_set_timeout": (c_bool, (STORE, c_int64), FALSE),
+    "rt_torch_torchstore_free": (None, (STORE,), VOID),
+    "rt_torch_torchstore_finalize": (None, (STORE,), NEVER),
+    "rt_torch_process_group_gloo": (GROUP, (STORE, c_int32, c_int32, c_int64, c_char_p, c_char_p, c_char_p, c_bool), NULL),
+    "rt_torch_process_group_nccl": (GROUP, (STORE, c_int32, c_int32, c_int64, c_char_p, c_char_p, c_char_p, c_bool), NULL),
+    "rt_torch_torchprocessgroup_rank": (c_int32, (GROUP,), MINUS_1),
+    "rt_torch_torchprocessgroup_size": (c_int32, (GROUP,), MINUS_1),
+    "rt_torch_torchprocessgroup_monitored_barrier": (c_bool, (GROUP, c_int64, c_bool), FALSE),
+    "rt_torch_torchprocessgroup_all_reduce": (WORK, (GROUP, TENSOR, c_int32), NULL),
+    "rt_torch_torchprocessgroup_reduce": (WORK, (GROUP, TENSOR, c_int32, c_int32), NULL),
+    "rt_torch_torchprocessgroup_broadcast": (WORK, (GROUP, TENSOR, c_int32), NULL),
+    "rt_torch_torchprocessgroup_all_gather": (WORK, (GROUP, _TENSORS, c_size_t, TENSOR), NULL),
+    "rt_torch_torchprocessgroup_all_gather_into_tensor": (WORK, (GROUP, TENSOR, TENSOR), NULL),
+    "rt_torch_torchprocessgroup_reduce_scatter_tensor": (WORK, (GROUP, TENSOR, TENSOR, c_int32), NULL),
+    "rt_torch_torchprocessgroup_all_to_all_single": (WORK, (GROUP, TENSOR, TENSOR, _INT64_P, c_size_t, _INT64_P, c_size_t), NULL),
+    "rt_torch_torchprocessgroup_barrier": (WORK, (GROUP,), NULL),
+    "rt_torch_torchprocessgroup_send": (WORK, (GROUP, TENSOR, c_int32, c_int32), NULL),
+    "rt_torch_torchprocessgroup_recv": (WORK, (GROUP, TENSOR, c_int32, c_int32), NULL),
+    "rt_torch_torchprocessgroup_free": (None, (GROUP,), VOID),
+    "rt_torch_torchprocessgroup_finalize": (None, (GROUP,), NEVER),
+    "rt_torch_torchwork_wait": (c_int32, (WORK, c_int64), MINUS_1),
+    "rt_torch_torchwork_is_completed": (c_int32, (WORK,), MINUS_1),
+    "rt_torch_torchwork_source_rank": (c_int32, (WORK,), MINUS_1),
+    "rt_torch_torchwork_free": (None, (WORK,), VOID),
+    "rt_torch_torchwork_finalize": (None, (WORK,), NEVER),
     # every operator: ids, schemas, and the generic call (args and out are Value arrays)
     "rt_torch_op_count": (c_int64, (), MINUS_1),
     "rt_torch_op_find": (c_int64, (c_char_p, c_char_p), MINUS_1),
@@ -339,9 +381,15 @@ _PYTHON_NAMES = {
     "rt_torch_autograd_grad": "autograd.grad",
     "rt_torch_autograd_function_apply": "Function.apply",
     "rt_torch_op_find": "st.ops",
+    "rt_torch_store_tcp": "TCPStore",
+    "rt_torch_store_file": "FileStore",
+    "rt_torch_torchstore_prefix": "PrefixStore",
+    "rt_torch_process_group_gloo": "init_process_group",
+    "rt_torch_process_group_nccl": "init_process_group",
 }
 _PREFIXES = (("rt_torch_torchtensor_", "Tensor."), ("rt_torch_torchstream_", "Stream."), ("rt_torch_torchevent_", "Event."),
-             ("rt_torch_torchgenerator_", "Generator."),
+             ("rt_torch_torchgenerator_", "Generator."), ("rt_torch_torchstore_", "Store."),
+             ("rt_torch_torchprocessgroup_", "distributed."), ("rt_torch_torchwork_", "Work."),
              ("rt_torch_tensor_", "tensor_"), ("rt_torch_cuda_", "cuda."), ("rt_torch_", ""))
 _C_NAME = re.compile(r"^(rt_torch_\w+): ")
 

@@ -462,6 +462,15 @@ class TorchTensorWrapper(_GeneratedMethods):
         """
         return lib.rt_torch_torchtensor_numel(self._live())
 
+    def element_size(self) -> int:
+        """The size of one element in bytes, as torch's ``element_size()``.
+
+        Example:
+            >>> st.zeros(2, dtype=st.float64).element_size()
+            8
+        """
+        return self.dtype.itemsize
+
     @property
     def shape(self) -> Size:
         """The size of each dimension, a tuple as ``torch.Size`` (calling it, as the seed API's

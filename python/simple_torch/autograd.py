@@ -315,7 +315,13 @@ def _host_backward(token, grads, n_grads, saved, n_saved, results, n_results, er
         grad_tensors = [_owned(grads[i]) if grads[i] else None for i in range(n_grads)]
         saved_tensors = [_owned(saved[i]) for i in range(n_saved)]
         call = _calls[token]
-        computed = call.backward(grad_tensors, saved_tensors) if isinstance(call, _FunctionCall) else [call(grad_tensors[0])]
+        if isinstance(call, _FunctionCall):
+            computed = call.backward(grad_tensors, saved_tensors)
+        elif n_results == 0:  # a post-accumulate-grad hook: it gets the tensor and returns nothing
+            call(grad_tensors[0])
+            computed = []
+        else:
+            computed = [call(grad_tensors[0])]
         if len(computed) != n_results:
             raise RuntimeError(f"expected {n_results} gradients, got {len(computed)}")
         for tensor in computed:
@@ -358,12 +364,13 @@ class RemovableHandle:
         >>> handle.remove()
     """
 
-    def __init__(self, tensor: Tensor, hook_id: int):
+    def __init__(self, tensor: Tensor, hook_id: int, remove=None):
         self._tensor, self._id = tensor, hook_id
+        self._remove = remove or lib.rt_torch_torchtensor_remove_hook
 
     def remove(self) -> None:
         if self._tensor is not None:
-            lib.rt_torch_torchtensor_remove_hook(self._tensor._live(), self._id)
+            self._remove(self._tensor._live(), self._id)
             self._tensor = None
 
 
@@ -379,6 +386,21 @@ def register_hook(tensor: Tensor, hook) -> RemovableHandle:
         _calls.pop(token, None)
         raise
     return RemovableHandle(tensor, hook_id)
+
+
+def register_post_accumulate_grad_hook(tensor: Tensor, hook) -> RemovableHandle:
+    """``tensor.register_post_accumulate_grad_hook(hook)``: ``hook(tensor)`` runs once the leaf
+    tensor's gradient has been accumulated into ``tensor.grad`` during backward; it returns
+    nothing."""
+    if not callable(hook):
+        raise TypeError(f"hook must be callable, not {type(hook).__name__}")
+    token = _register(hook)
+    try:
+        hook_id = lib.rt_torch_torchtensor_register_post_accumulate_grad_hook(tensor._live(), ctypes.byref(_HOST), token)
+    except BaseException:
+        _calls.pop(token, None)
+        raise
+    return RemovableHandle(tensor, hook_id, lib.rt_torch_torchtensor_remove_post_accumulate_grad_hook)
 
 
 class FunctionCtx:
@@ -623,6 +645,16 @@ class _TensorAutograd:
             >>> handle = w.register_hook(lambda grad: grad.clamp(-1, 1))
         """
         return register_hook(self, hook)
+
+    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
+        """Runs ``hook(tensor)`` on this leaf once backward has accumulated its gradient into
+        ``.grad`` (what optimizers-in-backward and DistributedDataParallel use). Returns a handle
+        whose ``remove()`` removes the hook.
+
+        Example:
+            >>> handle = w.register_post_accumulate_grad_hook(lambda p: print(p.grad.norm()))
+        """
+        return register_post_accumulate_grad_hook(self, hook)
 
 
 def install(cls) -> None:

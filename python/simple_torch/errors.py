@@ -86,6 +86,19 @@ class UnsupportedError(SimpleTorchError, NotImplementedError):
     """
 
 
+class DistError(SimpleTorchError):
+    """A distributed failure: a rank that died or never arrived, a timeout, collectives the
+    ranks disagree on, a store that cannot be reached (``torch.distributed.DistError``'s role;
+    ``st.distributed.DistError``).
+
+    Example:
+        >>> try:
+        ...     st.distributed.all_reduce(t)
+        ... except st.distributed.DistError as error:
+        ...     print(error)  # names the missing rank(s) and the timeout
+    """
+
+
 class TorchNotAvailableError(SimpleTorchError):
     """libtorch or ``libsimple_torch.so`` could not be loaded; the message says what to install.
 
@@ -137,4 +150,5 @@ BY_KIND = {
     6: TensorIndexError,
     7: ArgumentTypeError,
     8: UnsupportedError,
+    9: DistError,
 }

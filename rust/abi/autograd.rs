@@ -76,6 +76,8 @@ extern "C" {
     ) -> c_int;
     fn simple_torch_register_hook(t: At, host: *const RtTorchAutogradHost, token: i64, id: *mut i64, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_remove_hook(t: At, id: i64, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_register_post_accumulate_grad_hook(t: At, host: *const RtTorchAutogradHost, token: i64, id: *mut i64, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_remove_post_accumulate_grad_hook(t: At, id: i64, error: *mut c_char, len: usize) -> c_int;
 }
 
 fn at(t: &SharedTensor) -> At {
@@ -415,6 +417,37 @@ pub extern "C" fn rt_torch_torchtensor_remove_hook(h: *const TorchTensor, id: i6
     guard("rt_torch_torchtensor_remove_hook", false, || {
         let t = tensor(h)?;
         cpp(|e, n| unsafe { simple_torch_remove_hook(at(&t), id, e, n) })?;
+        Ok(true)
+    })
+}
+
+/// `t.register_post_accumulate_grad_hook(...)`: during backward, after the leaf `t`'s gradient
+/// has been accumulated into its `grad`, `host->backward(token, ...)` gets `t` itself as its one
+/// gradient and must return no results (`n_results` is 0). Returns the hook's id for
+/// [`rt_torch_torchtensor_remove_post_accumulate_grad_hook`]; `host->release(token)` runs when the
+/// hook is removed or the tensor dropped. -1 on error (a tensor that is not a leaf requiring grad).
+///
+/// # Safety
+/// `host` must stay valid while the hook lives.
+#[no_mangle]
+pub unsafe extern "C" fn rt_torch_torchtensor_register_post_accumulate_grad_hook(h: *const TorchTensor, host: *const RtTorchAutogradHost, token: i64) -> i64 {
+    guard("rt_torch_torchtensor_register_post_accumulate_grad_hook", -1, || {
+        let t = tensor(h)?;
+        if host.is_null() {
+            return Err(Error::argument("host is NULL"));
+        }
+        let mut id = -1;
+        cpp(|e, n| unsafe { simple_torch_register_post_accumulate_grad_hook(at(&t), host, token, &mut id, e, n) })?;
+        Ok(id)
+    })
+}
+
+/// Removes post-accumulate-grad hook `id` of the tensor. False on error.
+#[no_mangle]
+pub extern "C" fn rt_torch_torchtensor_remove_post_accumulate_grad_hook(h: *const TorchTensor, id: i64) -> bool {
+    guard("rt_torch_torchtensor_remove_post_accumulate_grad_hook", false, || {
+        let t = tensor(h)?;
+        cpp(|e, n| unsafe { simple_torch_remove_post_accumulate_grad_hook(at(&t), id, e, n) })?;
         Ok(true)
     })
 }

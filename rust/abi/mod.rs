@@ -7,6 +7,7 @@
 pub mod autograd;
 pub mod creation;
 pub mod devices;
+pub mod distributed;
 pub mod dlpack;
 pub mod generators;
 pub mod library;

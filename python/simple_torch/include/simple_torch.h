@@ -214,6 +214,12 @@
 #define RT_TORCH_ERROR_NOT_IMPLEMENTED 8
 
 /**
+ * A distributed failure: a peer that died or never arrived, a timeout, a collective the ranks
+ * disagree on, a store that cannot be reached (c10d's errors; Python's `DistError`).
+ */
+#define RT_TORCH_ERROR_DISTRIBUTED 9
+
+/**
  * Opaque event handle of the C ABI (`TorchEvent*`); a registry key, never dereferenced.
  */
 typedef struct TorchEvent TorchEvent;
@@ -225,6 +231,18 @@ typedef struct TorchEvent TorchEvent;
 typedef struct TorchGenerator TorchGenerator;
 
 /**
+ * Opaque process group handle of the C ABI (`TorchProcessGroup*`); a registry key, never
+ * dereferenced.
+ */
+typedef struct TorchProcessGroup TorchProcessGroup;
+
+/**
+ * Opaque distributed store handle of the C ABI (`TorchStore*`): a c10d TCPStore, FileStore or
+ * PrefixStore; a registry key, never dereferenced.
+ */
+typedef struct TorchStore TorchStore;
+
+/**
  * Opaque stream handle of the C ABI (`TorchStream*`); a registry key, never dereferenced.
  */
 typedef struct TorchStream TorchStream;
@@ -233,6 +251,11 @@ typedef struct TorchStream TorchStream;
  * Opaque tensor handle of the C ABI (`TorchTensor*`); a registry key, never dereferenced.
  */
 typedef struct TorchTensor TorchTensor;
+
+/**
+ * Opaque handle of a collective's work (`TorchWork*`); a registry key, never dereferenced.
+ */
+typedef struct TorchWork TorchWork;
 
 /**
  * How a host (a language binding) runs its code inside libtorch's autograd graph. The host
@@ -486,6 +509,25 @@ int64_t rt_torch_torchtensor_register_hook(const TorchTensor *h,
 bool rt_torch_torchtensor_remove_hook(const TorchTensor *h, int64_t id);
 
 /**
+ * `t.register_post_accumulate_grad_hook(...)`: during backward, after the leaf `t`'s gradient
+ * has been accumulated into its `grad`, `host->backward(token, ...)` gets `t` itself as its one
+ * gradient and must return no results (`n_results` is 0). Returns the hook's id for
+ * [`rt_torch_torchtensor_remove_post_accumulate_grad_hook`]; `host->release(token)` runs when the
+ * hook is removed or the tensor dropped. -1 on error (a tensor that is not a leaf requiring grad).
+ *
+ * # Safety
+ * `host` must stay valid while the hook lives.
+ */
+int64_t rt_torch_torchtensor_register_post_accumulate_grad_hook(const TorchTensor *h,
+                                                                const RtTorchAutogradHost *host,
+                                                                int64_t token);
+
+/**
+ * Removes post-accumulate-grad hook `id` of the tensor. False on error.
+ */
+bool rt_torch_torchtensor_remove_post_accumulate_grad_hook(const TorchTensor *h, int64_t id);
+
+/**
  * A float32 CPU tensor of zeros. NULL on error.
  *
  * # Safety
@@ -610,6 +652,324 @@ bool rt_torch_torchtensor_is_pinned(const TorchTensor *h);
 bool rt_torch_torchtensor_copy_from(const TorchTensor *dst,
                                     const TorchTensor *src,
                                     bool non_blocking);
+
+/**
+ * A `TCPStore` at `host:port` (torch.distributed's `TCPStore`): with `is_server`, this process
+ * also serves it on `port` (0: a free port the OS chooses; `rt_torch_torchstore_port` tells
+ * which). A client retries connecting until `timeout_ms`, which is also the store's timeout
+ * for later waits. `world_size` (or -1: unknown) is the number of processes that will connect.
+ * NULL on error (a port in use, a server that never came up).
+ *
+ * # Safety
+ * `host` must be a NUL-terminated string.
+ */
+TorchStore *rt_torch_store_tcp(const char *host,
+                               int32_t port,
+                               int32_t world_size,
+                               bool is_server,
+                               int64_t timeout_ms);
+
+/**
+ * A `FileStore` on `path` (a file on a file system every rank sees), for `world_size`
+ * processes (-1: unknown). NULL on error.
+ *
+ * # Safety
+ * `path` must be a NUL-terminated string.
+ */
+TorchStore *rt_torch_store_file(const char *path, int32_t world_size);
+
+/**
+ * A new store handle that puts every key under `prefix` in `s` (a `PrefixStore`). NULL on error.
+ *
+ * # Safety
+ * `prefix` must be a NUL-terminated string.
+ */
+TorchStore *rt_torch_torchstore_prefix(const TorchStore *s, const char *prefix);
+
+/**
+ * A new handle with its own connection to the same store, for another thread: a TCPStore
+ * client runs one request at a time, so a thread waiting for a key would hold up the rest.
+ */
+TorchStore *rt_torch_torchstore_clone(const TorchStore *s);
+
+/**
+ * A TCP store's port; -1 for other stores, -2 on error.
+ */
+int32_t rt_torch_torchstore_port(const TorchStore *s);
+
+/**
+ * Sets `key` to the `len` bytes at `value`. False on error.
+ *
+ * # Safety
+ * `key` must be a NUL-terminated string; `value` must point to `len` readable bytes (or be
+ * NULL with `len` 0).
+ */
+bool rt_torch_torchstore_set(const TorchStore *s,
+                             const char *key,
+                             const uint8_t *value,
+                             size_t len);
+
+/**
+ * Waits for `key` (up to the store's timeout), copies up to `capacity` bytes of its value into
+ * `buffer` and returns the value's full length: call again with a larger buffer if it is more
+ * than `capacity`. -1 on error (a timeout names the key).
+ *
+ * # Safety
+ * `key` must be a NUL-terminated string; `buffer` must have `capacity` writable bytes (NULL
+ * with `capacity` 0 asks for the length only).
+ */
+int64_t rt_torch_torchstore_get(const TorchStore *s,
+                                const char *key,
+                                uint8_t *buffer,
+                                size_t capacity);
+
+/**
+ * Adds `amount` to the counter `key` (created at 0) and writes the new value to `*value`.
+ * False on error.
+ *
+ * # Safety
+ * `key` must be a NUL-terminated string and `value` a writable `int64_t`.
+ */
+bool rt_torch_torchstore_add(const TorchStore *s, const char *key, int64_t amount, int64_t *value);
+
+/**
+ * Waits until all `count` keys exist, up to `timeout_ms` (< 0: the store's timeout). False on
+ * error, e.g. the time ran out.
+ *
+ * # Safety
+ * `keys` must point to `count` NUL-terminated strings.
+ */
+bool rt_torch_torchstore_wait(const TorchStore *s,
+                              const char *const *keys,
+                              size_t count,
+                              int64_t timeout_ms);
+
+/**
+ * 1 if all `count` keys exist now, 0 if not (without waiting), -1 on error.
+ *
+ * # Safety
+ * `keys` must point to `count` NUL-terminated strings.
+ */
+int32_t rt_torch_torchstore_check(const TorchStore *s, const char *const *keys, size_t count);
+
+/**
+ * Deletes `key`: 1 if it existed, 0 if not, -1 on error.
+ *
+ * # Safety
+ * `key` must be a NUL-terminated string.
+ */
+int32_t rt_torch_torchstore_delete_key(const TorchStore *s, const char *key);
+
+/**
+ * Sets how long the store's `get` and `wait` wait. False on error.
+ */
+bool rt_torch_torchstore_set_timeout(const TorchStore *s, int64_t timeout_ms);
+
+/**
+ * Releases a store handle; the store closes once no group uses it. NULL is a no-op.
+ */
+void rt_torch_torchstore_free(TorchStore *s);
+
+/**
+ * Releases a store handle as `_free` does, leaving the error slot alone and ignoring bad
+ * handles: for finalizers.
+ */
+void rt_torch_torchstore_finalize(TorchStore *s);
+
+/**
+ * A Gloo process group of `size` ranks, this being `rank`, meeting through store `s` (every
+ * rank must use the same store and key prefix): connects to every other rank, within
+ * `timeout_ms`, which also bounds every later collective. Its device listens on network
+ * interface `interface` if not NULL, else on `hostname`'s address if not NULL, else on this
+ * machine's host name (loopback if that does not resolve), as torch's `GLOO_SOCKET_IFNAME`
+ * and default device do. `group_name` names it in libtorch's logs and its checker's keys.
+ *
+ * With `checked`, the group is wrapped as torch wraps it under
+ * `TORCH_DISTRIBUTED_DEBUG=DETAIL`: before each collective, a second Gloo group (keys under
+ * `pg_wrapper:<group_name>`, as torch's) checks that every rank arrived and that all run the
+ * same collective on the same shapes and dtypes, and names the ranks that did not. Unchecked,
+ * a collective that the ranks disagree on hangs until the timeout, returns garbage or aborts
+ * the process (Gloo's own behaviour); a PyTorch rank in the job must make the same choice.
+ *
+ * NULL on error: a rank that did not arrive within the timeout, a rank out of range.
+ *
+ * # Safety
+ * `interface` and `hostname` must be NULL or NUL-terminated strings; `group_name` a
+ * NUL-terminated string.
+ */
+TorchProcessGroup *rt_torch_process_group_gloo(const TorchStore *s,
+                                               int32_t rank,
+                                               int32_t size,
+                                               int64_t timeout_ms,
+                                               const char *interface,
+                                               const char *hostname,
+                                               const char *group_name,
+                                               bool checked);
+
+/**
+ * An NCCL process group (CUDA tensors; CUDA builds only: elsewhere NULL with an error saying
+ * so). As [`rt_torch_process_group_gloo`] otherwise (`interface` and `hostname` are for the
+ * checker's Gloo group); NCCL connects on the first collective.
+ *
+ * # Safety
+ * As [`rt_torch_process_group_gloo`].
+ */
+TorchProcessGroup *rt_torch_process_group_nccl(const TorchStore *s,
+                                               int32_t rank,
+                                               int32_t size,
+                                               int64_t timeout_ms,
+                                               const char *interface,
+                                               const char *hostname,
+                                               const char *group_name,
+                                               bool checked);
+
+/**
+ * This process's rank in the group; -1 on error.
+ */
+int32_t rt_torch_torchprocessgroup_rank(const TorchProcessGroup *g);
+
+/**
+ * The number of ranks in the group; -1 on error.
+ */
+int32_t rt_torch_torchprocessgroup_size(const TorchProcessGroup *g);
+
+/**
+ * A barrier in which rank 0 names every rank (or with `wait_all_ranks` false, the first) that
+ * did not reach it within `timeout_ms` (< 0: the group's timeout); Gloo groups and checked
+ * groups only. False on error.
+ */
+bool rt_torch_torchprocessgroup_monitored_barrier(const TorchProcessGroup *g,
+                                                  int64_t timeout_ms,
+                                                  bool wait_all_ranks);
+
+/**
+ * Releases a process group handle: the group shuts down (after its works finish) once no
+ * call in progress uses it. NULL is a no-op.
+ */
+void rt_torch_torchprocessgroup_free(TorchProcessGroup *g);
+
+/**
+ * Releases a process group handle as `_free` does, leaving the error slot alone and ignoring
+ * bad handles: for finalizers.
+ */
+void rt_torch_torchprocessgroup_finalize(TorchProcessGroup *g);
+
+/**
+ * `all_reduce`: every rank's `t` becomes the reduction (op) of all ranks' `t`.
+ */
+TorchWork *rt_torch_torchprocessgroup_all_reduce(const TorchProcessGroup *g,
+                                                 const TorchTensor *t,
+                                                 int32_t op);
+
+/**
+ * `reduce`: rank `root`'s `t` becomes the reduction (op) of all ranks' `t`.
+ */
+TorchWork *rt_torch_torchprocessgroup_reduce(const TorchProcessGroup *g,
+                                             const TorchTensor *t,
+                                             int32_t root,
+                                             int32_t op);
+
+/**
+ * `broadcast`: every rank's `t` becomes rank `root`'s.
+ */
+TorchWork *rt_torch_torchprocessgroup_broadcast(const TorchProcessGroup *g,
+                                                const TorchTensor *t,
+                                                int32_t root);
+
+/**
+ * `all_gather`: `outputs[i]` (`count` tensors, one per rank) becomes rank i's `input`.
+ *
+ * # Safety
+ * `outputs` must point to `count` tensor handles.
+ */
+TorchWork *rt_torch_torchprocessgroup_all_gather(const TorchProcessGroup *g,
+                                                 const TorchTensor *const *outputs,
+                                                 size_t count,
+                                                 const TorchTensor *input);
+
+/**
+ * `all_gather_into_tensor`: `output` (world size times `input`'s elements) becomes every
+ * rank's `input`, in rank order.
+ */
+TorchWork *rt_torch_torchprocessgroup_all_gather_into_tensor(const TorchProcessGroup *g,
+                                                             const TorchTensor *output,
+                                                             const TorchTensor *input);
+
+/**
+ * `reduce_scatter_tensor`: `input` (world size times `output`'s elements) is reduced (op)
+ * across ranks, and rank i's `output` gets the i-th part.
+ */
+TorchWork *rt_torch_torchprocessgroup_reduce_scatter_tensor(const TorchProcessGroup *g,
+                                                            const TorchTensor *output,
+                                                            const TorchTensor *input,
+                                                            int32_t op);
+
+/**
+ * `all_to_all_single`: rank i sends part j of `input` (along dim 0) to rank j, which puts it at
+ * part i of `output`. Parts are `input_splits`/`output_splits` rows each (`n_*` of them: the
+ * world size), or equal when the count is 0.
+ *
+ * # Safety
+ * The split arrays must have the counts given (NULL with count 0).
+ */
+TorchWork *rt_torch_torchprocessgroup_all_to_all_single(const TorchProcessGroup *g,
+                                                        const TorchTensor *output,
+                                                        const TorchTensor *input,
+                                                        const int64_t *output_splits,
+                                                        size_t n_output_splits,
+                                                        const int64_t *input_splits,
+                                                        size_t n_input_splits);
+
+/**
+ * `barrier`: done once every rank has reached it.
+ */
+TorchWork *rt_torch_torchprocessgroup_barrier(const TorchProcessGroup *g);
+
+/**
+ * `send`: sends `t` to rank `dst`, matched by a `recv` there with the same `tag`.
+ */
+TorchWork *rt_torch_torchprocessgroup_send(const TorchProcessGroup *g,
+                                           const TorchTensor *t,
+                                           int32_t dst,
+                                           int32_t tag);
+
+/**
+ * `recv`: receives into `t` from rank `src`, or from any rank when `src` is -1
+ * (`rt_torch_torchwork_source_rank` then says which).
+ */
+TorchWork *rt_torch_torchprocessgroup_recv(const TorchProcessGroup *g,
+                                           const TorchTensor *t,
+                                           int32_t src,
+                                           int32_t tag);
+
+/**
+ * Waits for the collective up to `timeout_ms` (< 0: until it is done; the group's timeout
+ * bounds it). 1 when it is done, 0 if the time ran out first, -1 if it failed (the error says
+ * why, e.g. a peer that died or a timeout).
+ */
+int32_t rt_torch_torchwork_wait(const TorchWork *w, int64_t timeout_ms);
+
+/**
+ * 1 once the collective has finished (successfully or not: wait says which), 0 while it runs,
+ * -1 on error.
+ */
+int32_t rt_torch_torchwork_is_completed(const TorchWork *w);
+
+/**
+ * The rank a finished `recv` from any rank received from; -1 on error.
+ */
+int32_t rt_torch_torchwork_source_rank(const TorchWork *w);
+
+/**
+ * Releases a work handle; the collective carries on. NULL is a no-op.
+ */
+void rt_torch_torchwork_free(TorchWork *w);
+
+/**
+ * Releases a work handle as `_free` does, leaving the error slot alone and ignoring bad
+ * handles: for finalizers.
+ */
+void rt_torch_torchwork_finalize(TorchWork *w);
 
 /**
  * A new DLPack tensor sharing `h`'s memory; the caller owns it and must hand it to a consumer

@@ -23,6 +23,6 @@ Example:
 from .parameter import Parameter
 from .modules import *  # noqa: F403 - the layers, listed in modules/__init__.py
 from .modules import __all__ as _modules_all
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 
-__all__ = ["Parameter", "functional", "init", "utils", *_modules_all]
+__all__ = ["Parameter", "functional", "init", "parallel", "utils", *_modules_all]

@@ -24,7 +24,8 @@ class DistributedSampler(Sampler):
     with seed ``seed + epoch`` when ``shuffle``), padded by repeating the first ones so that
     every replica gets as many (or, with ``drop_last``, cut to a multiple of ``num_replicas``),
     then every ``num_replicas``-th from ``rank``. Call ``set_epoch(epoch)`` before each epoch
-    for a new order. simple_torch has no process group: give ``num_replicas`` and ``rank``.
+    for a new order. ``num_replicas`` and ``rank`` default to the default process group's world
+    size and rank (``st.distributed``), as in torch.
 
     Example:
         >>> sampler = DistributedSampler(ds, num_replicas=2, rank=0, shuffle=False)
@@ -35,8 +36,13 @@ class DistributedSampler(Sampler):
     def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None, shuffle: bool = True,
                  seed: int = 0, drop_last: bool = False) -> None:
         if num_replicas is None or rank is None:
-            raise RuntimeError("DistributedSampler needs num_replicas and rank: simple_torch has no distributed "
-                               "package to ask for the world size and rank")
+            from ... import distributed as dist
+
+            if not dist.is_initialized():
+                raise RuntimeError("Requires distributed package to be available: call "
+                                   "st.distributed.init_process_group, or give num_replicas and rank")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
         if rank >= num_replicas or rank < 0:
             raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
         self.dataset = dataset
