@@ -77,6 +77,7 @@ extern "C" {
 
 // A TCPStore client, or with is_server its server too (on `port`; 0 lets the OS choose). The
 // server does not wait for the workers: the group's rendezvous does, and names who is missing.
+// Clients still check in (TCPStore's "init/" count), which a server run by PyTorch waits for.
 int simple_torch_store_tcp(const char* host, int32_t port, int32_t world_size, int is_server, int64_t timeout_ms,
                            void** out, char* error, size_t len) {
   return guarded(error, len, [&] {
@@ -85,7 +86,7 @@ int simple_torch_store_tcp(const char* host, int32_t port, int32_t world_size, i
     options.port = static_cast<uint16_t>(port);
     options.isServer = is_server != 0;
     if (world_size > 0) options.numWorkers = world_size;
-    options.waitWorkers = false;
+    options.waitWorkers = !options.isServer;
     options.timeout = millis(timeout_ms);
     options.multiTenant = true;
     auto store = c10::make_intrusive<c10d::TCPStore>(host, options);
@@ -304,6 +305,12 @@ int simple_torch_reduce_scatter_tensor(void* group, const void* output, const vo
                                        char* error, size_t len) {
   at::Tensor out = tensor(output), in = tensor(input);
   return start(work, {out, in}, error, len, [&] {
+    // Gloo aborts the process (a glog CHECK) on shapes that do not fit: check them here first.
+    auto size = backend(group).getSize();
+    TORCH_CHECK(out.dim() >= 1 && in.dim() == out.dim() && in.size(0) == out.size(0) * size &&
+                    in.sizes().slice(1) == out.sizes().slice(1),
+                "reduce_scatter_tensor: the input must have world size (", size, ") times the output's rows, and the "
+                "output's other dims; got input ", in.sizes(), " and output ", out.sizes());
     c10d::ReduceScatterOptions options;
     options.reduceOp = reduce_op(op);
     return backend(group)._reduce_scatter_base(out, in, options);
@@ -346,6 +353,12 @@ int simple_torch_work_wait(void* work, int64_t timeout_ms, int* done, char* erro
   return guarded(error, len, [&] {
     auto& w = *static_cast<WorkBox*>(work)->work;
     if (timeout_ms < 0) {
+      w.wait();
+    } else if (timeout_ms == 0) {  // only look (c10d reads a timeout of 0 as "none")
+      if (!w.isCompleted()) {
+        *done = 0;
+        return;
+      }
       w.wait();
     } else {
       try {

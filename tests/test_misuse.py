@@ -6,9 +6,11 @@ is counted against the case that caused it, and the worker is restarted at the n
 """
 
 import json
+import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -44,13 +46,19 @@ def lines_of(process: subprocess.Popen) -> queue.Queue:
 
 
 def run_cases(stop=None, crash_at=None) -> Run:
-    """Runs cases [0, stop) in as many workers as it takes, one more after each crash."""
+    """Runs cases [0, stop) in as many workers as it takes, one more after each crash. Their
+    FileStores go in a directory removed afterwards, even if a worker crashed."""
+    with tempfile.TemporaryDirectory(prefix="misuse-") as directory:
+        return run_workers(stop, crash_at, {**os.environ, "MISUSE_TMPDIR": directory})
+
+
+def run_workers(stop, crash_at, env) -> Run:
     run, start = Run(), 0
     while stop is None or start < stop:
         command = [sys.executable, str(WORKER), str(start)]
         command += [str(stop)] if stop is not None else []
         command += ["--crash-at", str(crash_at)] if crash_at is not None else []
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
             stderr = []
             stderr_reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
             stderr_reader.start()
@@ -127,11 +135,21 @@ def test_every_export_is_misused():
 
 
 def test_handle_kinds_are_all_misused_both_ways():
-    """Once streams exist, a stream goes where a tensor is expected and a tensor where a stream is."""
+    """Once streams exist, a stream goes where a tensor is expected and a tensor where a stream is;
+    once stores exist, so do stores, process groups and works, each where the others go."""
     labels = {value.label for case in misuse_worker.build_cases() for value in case.values}
     assert {"NULL", "freed tensor", "0xdeadbeef", "0xffffffffffffffff"} <= labels
     if "rt_torch_stream_create" in SIGNATURES:
         assert {"a stream", "a tensor", "freed stream"} <= labels
+    if misuse_worker.HAS_DISTRIBUTED:
+        slots = [[value.label for value in slot] for name in SIGNATURES
+                 for slot in misuse_worker.arguments(name, misuse_worker.GPUS)]
+        kinds = ("store", "process group", "work", "tensor")
+        for kind in kinds:  # each in a slot of each other kind
+            for other in kinds:
+                if other != kind:
+                    assert any(slot[0] == kind and f"a {other}" in slot for slot in slots), (other, kind)
+        assert {"freed store", "freed process group", "freed work"} <= labels
 
 
 def test_the_generic_entry_gets_every_tag_at_every_argument_type():

@@ -33,10 +33,11 @@ unsafe fn required<'a>(what: &str, pointer: *const c_char) -> Result<&'a str> {
     Ok(unsafe { text(what, pointer, false) }?.unwrap_or_default())
 }
 
-/// A count or rank argument that must not be negative.
-fn non_negative(what: &str, value: i32) -> Result<i32> {
-    if value < 0 {
-        return Err(Error::argument(format!("{what} must be >= 0, not {value}")));
+/// A rank of `group` (Gloo crashes on a peer past the last rank: it must be checked here).
+fn group_rank(group: &ProcessGroup, what: &str, value: i32) -> Result<i32> {
+    let size = group.size();
+    if !(0..size).contains(&value) {
+        return Err(Error::argument(format!("{what} {value} is not a rank of this group of size {size}")));
     }
     Ok(value)
 }
@@ -364,7 +365,7 @@ pub extern "C" fn rt_torch_torchprocessgroup_all_reduce(g: *const TorchProcessGr
 pub extern "C" fn rt_torch_torchprocessgroup_reduce(g: *const TorchProcessGroup, t: *const TorchTensor, root: i32, op: i32) -> *mut TorchWork {
     collective("rt_torch_torchprocessgroup_reduce", g, |group| {
         let t = handles::tensor(t)?;
-        let root = non_negative("root", root)?;
+        let root = group_rank(group, "root", root)?;
         group.start(|g, out, e, n| unsafe { c10d::simple_torch_reduce(g, at(&t), root, op, out, e, n) })
     })
 }
@@ -374,7 +375,7 @@ pub extern "C" fn rt_torch_torchprocessgroup_reduce(g: *const TorchProcessGroup,
 pub extern "C" fn rt_torch_torchprocessgroup_broadcast(g: *const TorchProcessGroup, t: *const TorchTensor, root: i32) -> *mut TorchWork {
     collective("rt_torch_torchprocessgroup_broadcast", g, |group| {
         let t = handles::tensor(t)?;
-        let root = non_negative("root", root)?;
+        let root = group_rank(group, "root", root)?;
         group.start(|g, out, e, n| unsafe { c10d::simple_torch_broadcast(g, at(&t), root, out, e, n) })
     })
 }
@@ -455,7 +456,7 @@ pub extern "C" fn rt_torch_torchprocessgroup_barrier(g: *const TorchProcessGroup
 pub extern "C" fn rt_torch_torchprocessgroup_send(g: *const TorchProcessGroup, t: *const TorchTensor, dst: i32, tag: i32) -> *mut TorchWork {
     collective("rt_torch_torchprocessgroup_send", g, |group| {
         let t = handles::tensor(t)?;
-        let dst = non_negative("dst", dst)?;
+        let dst = group_rank(group, "dst", dst)?;
         group.start(|g, out, e, n| unsafe { c10d::simple_torch_send(g, at(&t), dst, tag, out, e, n) })
     })
 }
@@ -466,9 +467,7 @@ pub extern "C" fn rt_torch_torchprocessgroup_send(g: *const TorchProcessGroup, t
 pub extern "C" fn rt_torch_torchprocessgroup_recv(g: *const TorchProcessGroup, t: *const TorchTensor, src: i32, tag: i32) -> *mut TorchWork {
     collective("rt_torch_torchprocessgroup_recv", g, |group| {
         let t = handles::tensor(t)?;
-        if src < -1 {
-            return Err(Error::argument(format!("src must be a rank or -1 (any), not {src}")));
-        }
+        let src = if src == -1 { src } else { group_rank(group, "src (or -1: any)", src)? };
         group.start(|g, out, e, n| unsafe { c10d::simple_torch_recv(g, at(&t), src, tag, out, e, n) })
     })
 }
@@ -476,8 +475,9 @@ pub extern "C" fn rt_torch_torchprocessgroup_recv(g: *const TorchProcessGroup, t
 // ---- works ---------------------------------------------------------------------------------------
 
 /// Waits for the collective up to `timeout_ms` (< 0: until it is done; the group's timeout
-/// bounds it). 1 when it is done, 0 if the time ran out first, -1 if it failed (the error says
-/// why, e.g. a peer that died or a timeout).
+/// bounds it; 0: only looks). 1 when it is done, 0 if the time ran out first, -1 if it failed
+/// (the error says why, e.g. a peer that died or a timeout). Gloo gives up a point-to-point
+/// receive whose wait times out: that wait fails (-1).
 #[no_mangle]
 pub extern "C" fn rt_torch_torchwork_wait(w: *const TorchWork, timeout_ms: i64) -> i32 {
     guard("rt_torch_torchwork_wait", -1, || Ok(handles::work(w)?.wait(timeout_ms)?.into()))
@@ -490,10 +490,14 @@ pub extern "C" fn rt_torch_torchwork_is_completed(w: *const TorchWork) -> i32 {
     guard("rt_torch_torchwork_is_completed", -1, || Ok(handles::work(w)?.is_completed().into()))
 }
 
-/// The rank a finished `recv` from any rank received from; -1 on error.
+/// The rank a finished `recv` from any rank received from; -1 on error (e.g. it has not
+/// finished).
 #[no_mangle]
 pub extern "C" fn rt_torch_torchwork_source_rank(w: *const TorchWork) -> i32 {
-    guard("rt_torch_torchwork_source_rank", -1, || handles::work(w)?.source_rank())
+    guard("rt_torch_torchwork_source_rank", -1, || match handles::work(w)?.source_rank()? {
+        -1 => Err(Error::argument("the receive has not finished (or did not receive from any rank)")),
+        rank => Ok(rank),
+    })
 }
 
 /// Releases a work handle; the collective carries on. NULL is a no-op.

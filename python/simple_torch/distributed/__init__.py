@@ -23,6 +23,7 @@ import ctypes
 import datetime
 import enum
 import os
+import re
 import threading
 import time
 import warnings
@@ -180,7 +181,7 @@ class Store:
         return lib.rt_torch_torchstore_check(self._live(), array, count) == 1
 
     def delete_key(self, key: str) -> bool:
-        """Deletes ``key``; whether it existed.
+        """Deletes ``key``; whether it existed (a ``FileStore`` always says True, as torch's).
 
         Example:
             >>> store.delete_key("ready")
@@ -474,15 +475,16 @@ def init_process_group(backend=None, init_method: str | None = None, timeout=Non
         raise DistError("trying to initialize the default process group twice!")
     backend = Backend(backend or Backend.GLOO)
     timeout_ms = _millis(timeout, default_pg_timeout)
+    # The key layout of torch.distributed, so that PyTorch ranks can join the same job: keys go
+    # under "default_pg" in a store the rendezvous made, and straight into a store given.
     if store is None:
         base, rank, world_size = _rendezvous(init_method or "env://", rank, world_size, timeout_ms)
+        default_store = PrefixStore("default_pg", base)
     else:
         if rank < 0 or world_size < 0:
             raise ValueError("init_process_group with a store needs rank and world_size")
         _check_rank(rank, world_size)
-        base = store
-    # The key layout of torch.distributed, so that PyTorch ranks can join the same job.
-    default_store = PrefixStore("default_pg", base)
+        default_store = store
     _world.rank, _world.store = rank, default_store
     name = str(_world.group_count)
     _world.group_count += 1
@@ -526,8 +528,8 @@ def _joining_error(error: SimpleTorchError, store: Store, ranks: list[int], time
         return error
     try:
         missing = [rank for index, rank in enumerate(ranks) if not store.check([f"0/{index}"])]
-    except SimpleTorchError:
-        missing = []
+    except SimpleTorchError:  # the store is gone too: Gloo's message lists the keys it waited for
+        missing = sorted({ranks[int(index)] for index in re.findall(r"/0/(\d+)\b", str(error)) if int(index) < len(ranks)})
     if not missing:
         return DistError(str(error))
     return DistError(f"{error} (rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} did not join "
@@ -679,10 +681,16 @@ class _Liveness:
         return f"rank{'s' if len(dead) > 1 else ''} {words} stopped responding (no heartbeat for over {stale:.1f} s)"
 
 
+# How Gloo, TCPStore and the checker say that a peer is gone (rather than that the arguments
+# were wrong): connections closed or reset, timeouts, a monitored barrier that some rank missed.
+_PEER_TROUBLE = re.compile(r"connection|closed|reset|timed? ?out|monitoredBarrier|socket|peer|recv|send", re.IGNORECASE)
+
+
 def _with_diagnosis(error: SimpleTorchError, group: ProcessGroup) -> SimpleTorchError:
-    """``error`` from a collective, as a :class:`DistError` naming the ranks the job lost and
-    the group's timeout."""
-    if not isinstance(error, DistError):
+    """``error`` from a collective; when it comes from a peer that is gone, a
+    :class:`DistError` naming the ranks the job lost and the group's timeout."""
+    text = str(error)
+    if not isinstance(error, DistError) or "Detected mismatch" in text or not _PEER_TROUBLE.search(text):
         return error
     # Give the heartbeats a moment to show who stopped, when the failure came at once.
     liveness = _world.liveness
@@ -705,7 +713,10 @@ def _run(group, start, async_op: bool):
         warnings.warn("Running a collective on a group this rank is not in: nothing to do", stacklevel=3)
         return None
     pg = _group(group)
-    work = Work(start(pg._live()), pg)
+    try:
+        work = Work(start(pg._live()), pg)
+    except SimpleTorchError as error:  # a checked group checks before it starts: a peer may be gone
+        raise _with_diagnosis(error, pg) from None
     if async_op:
         return work
     work.wait()
@@ -769,8 +780,8 @@ def all_gather(tensor_list, tensor, group=None, async_op: bool = False):
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bool = False):
-    """``output_tensor`` (world size times as many elements as ``input_tensor``, stacked or
-    concatenated along dim 0) becomes every rank's ``input_tensor``, in rank order.
+    """``output_tensor`` (world size times ``input_tensor``'s rows, concatenated along dim 0)
+    becomes every rank's ``input_tensor``, in rank order.
 
     Example:
         >>> out = st.empty(dist.get_world_size() * 4)

@@ -944,8 +944,9 @@ TorchWork *rt_torch_torchprocessgroup_recv(const TorchProcessGroup *g,
 
 /**
  * Waits for the collective up to `timeout_ms` (< 0: until it is done; the group's timeout
- * bounds it). 1 when it is done, 0 if the time ran out first, -1 if it failed (the error says
- * why, e.g. a peer that died or a timeout).
+ * bounds it; 0: only looks). 1 when it is done, 0 if the time ran out first, -1 if it failed
+ * (the error says why, e.g. a peer that died or a timeout). Gloo gives up a point-to-point
+ * receive whose wait times out: that wait fails (-1).
  */
 int32_t rt_torch_torchwork_wait(const TorchWork *w, int64_t timeout_ms);
 
@@ -956,7 +957,8 @@ int32_t rt_torch_torchwork_wait(const TorchWork *w, int64_t timeout_ms);
 int32_t rt_torch_torchwork_is_completed(const TorchWork *w);
 
 /**
- * The rank a finished `recv` from any rank received from; -1 on error.
+ * The rank a finished `recv` from any rank received from; -1 on error (e.g. it has not
+ * finished).
  */
 int32_t rt_torch_torchwork_source_rank(const TorchWork *w);
 
