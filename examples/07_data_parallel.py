@@ -60,7 +60,7 @@ def train(epochs: int, out: Path) -> None:
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
     rank, world = dist.get_rank(), dist.get_world_size()
     say = print if rank == 0 else (lambda *args, **kwargs: None)
-    say(f"{world} ranks, {GLOBAL_BATCH // world} images each per step of {GLOBAL_BATCH}")
+    say(f"{world} ranks on the CPU (Gloo), {GLOBAL_BATCH // world} images each per step of {GLOBAL_BATCH}")
 
     train_x, test_x, train_y, test_y = digits()
     dataset = TensorDataset(st.tensor(train_x), st.tensor(train_y))

@@ -20,10 +20,10 @@ def test_example_runs(example):
         assert "CPU" in done.stdout, "without CUDA an example must say it falls back to the CPU"
 
 
-def test_there_are_six_examples():
+def test_there_are_seven_examples():
     assert [p.name for p in EXAMPLES] == [
         "01_device_management.py", "02_forward_pass.py", "03_multi_gpu.py", "04_config.py", "05_torch_code.py",
-        "06_train_digits.py",
+        "06_train_digits.py", "07_data_parallel.py",
     ]
 
 
@@ -51,6 +51,7 @@ def test_the_config_example_loads_its_file_and_falls_back(tmp_path):
 def test_the_readme_python_examples_run(capsys):
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
+    # (The distributed example is fenced as ```py: it needs a launched job, which examples/07 is.)
     assert len(blocks) == 5, "the API example, st.ops, training, the devices example and the interop example"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", st.DeviceFallbackWarning)  # the devices example asks for cuda:1
