@@ -67,7 +67,7 @@ def rank_main(library: str, rank: int, port: int) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     import ddp_worker
 
-    model = ddp_worker.example().make_model() if library != "torch" else torch_model(lib)
+    model = ddp_worker.example().make_model(lib.nn)
     ddp = DistributedDataParallel(model)
     optimizer = lib.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9)
     loss_fn = lib.nn.CrossEntropyLoss()
@@ -89,15 +89,6 @@ def rank_main(library: str, rank: int, port: int) -> None:
     if rank == 0:
         print(json.dumps(results), flush=True)
     dist.destroy_process_group()
-
-
-def torch_model(torch):
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, 10),
-    )
 
 
 # ---- the parent --------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from simple_torch import nn
 GLOBAL_BATCH = 64
 
 
-def make_model() -> nn.Module:
-    """The CNN (8x8 digit images to 10 classes)."""
+def make_model(nn=nn) -> nn.Module:
+    """The CNN (8x8 digit images to 10 classes), from `nn`: st.nn, or torch.nn to compare with torch."""
     return nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 64 x 4 x 4

@@ -66,11 +66,7 @@ def run_torch(init, out, steps, dtype, rank, world, port):
     import torch.distributed as dist
     from torch import nn
 
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, 10),
-    )
+    model = example().make_model(nn)
     model.load_state_dict({name: torch.from_numpy(value) for name, value in np.load(init).items()})
     model.to(getattr(torch, dtype))
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,

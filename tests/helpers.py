@@ -1,5 +1,8 @@
-"""Shared by the tests: the same data as ours and as torch's, comparing the two, and fresh interpreters."""
+"""Shared by the tests: the same data as ours and as torch's, comparing the two, fresh
+interpreters, and what child processes (launchers, ranks) need."""
 
+import os
+import socket
 import subprocess
 import sys
 
@@ -26,3 +29,21 @@ def assert_same(ours: st.TorchTensorWrapper, theirs: torch.Tensor):
 def run_python(code: str) -> subprocess.CompletedProcess:
     """Runs ``code`` in a fresh interpreter (this one's), capturing its output as text."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS's choice), for a job's store."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_environment(**changes) -> dict:
+    """This process's environment for a child that may run in another folder: PYTHONPATH and
+    SIMPLE_TORCH_LIB (relative in dev runs) made absolute, then ``changes`` applied."""
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "SIMPLE_TORCH_LIB"):
+        if env.get(name):
+            env[name] = os.pathsep.join(os.path.abspath(p) for p in env[name].split(os.pathsep) if p)
+    env.update({name: str(value) for name, value in changes.items()})
+    return env

@@ -8,8 +8,6 @@ value. In float32, simple_torch and torch differ by libtorch's own thread-depend
 float64, where any difference in what DDP computes would show far above 1e-6.
 """
 
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,29 +16,16 @@ import numpy as np
 import pytest
 
 import simple_torch as st
+from helpers import child_environment, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "ddp_worker.py"
 STEPS = 50
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def environment() -> dict:
-    env = dict(os.environ, GLOO_SOCKET_IFNAME="lo")
-    for name in ("PYTHONPATH", "SIMPLE_TORCH_LIB"):  # absolute, for children started elsewhere
-        if env.get(name):
-            env[name] = os.pathsep.join(str(Path(p).resolve()) for p in env[name].split(os.pathsep))
-    return env
-
-
 def run(*jobs: list[str]) -> None:
     """Runs the worker command lines together (one job's ranks) and checks they all succeed."""
-    children = [subprocess.Popen([sys.executable, str(WORKER), *job], cwd=ROOT, env=environment(),
+    children = [subprocess.Popen([sys.executable, str(WORKER), *job], cwd=ROOT, env=child_environment(GLOO_SOCKET_IFNAME="lo"),
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for job in jobs]
     try:
         outputs = [child.communicate(timeout=120)[0] for child in children]

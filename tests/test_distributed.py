@@ -12,9 +12,7 @@ The one known limitation is marked: test_LIMITATION_..., a strict xfail with the
 import contextlib
 import importlib.util
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ import pytest
 
 import simple_torch as st
 import simple_torch.distributed as dist
+from helpers import child_environment, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "tests" / "distributed" / "worker.py"
@@ -40,19 +39,10 @@ def value(rank, shape, dtype):
     return (np.arange(n) * (rank + 1) + rank).reshape(shape).astype(dtype)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def child_env(**changes):
     """This process's environment for a rank: relative paths made absolute, loopback only, and
     none of the rendezvous variables a developer's shell may have set."""
-    env = dict(os.environ)
-    for name in ("PYTHONPATH", "SIMPLE_TORCH_LIB"):
-        if env.get(name):
-            env[name] = os.pathsep.join(os.path.abspath(p) for p in env[name].split(os.pathsep) if p)
+    env = child_environment()
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCH_DISTRIBUTED_DEBUG",
                  "TORCHELASTIC_USE_AGENT_STORE"):
         env.pop(name, None)

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from helpers import child_environment
+
 LAUNCHER = [sys.executable, "-m", "simple_torch.distributed.run"]
 OMP_WARNING = "Setting OMP_NUM_THREADS environment variable for each process to be 1 in default"
 
@@ -45,10 +47,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def environment(**changes):
     """The test's environment, with relative paths made absolute (the launcher runs in tmp_path)."""
-    env = dict(os.environ)
-    for name in ("PYTHONPATH", "SIMPLE_TORCH_LIB"):
-        if env.get(name):
-            env[name] = os.pathsep.join(os.path.abspath(p) for p in env[name].split(os.pathsep) if p)
+    env = child_environment()
     env.pop("OMP_NUM_THREADS", None)
     env.update(changes)
     return env

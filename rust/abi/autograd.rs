@@ -80,19 +80,19 @@ extern "C" {
     fn simple_torch_remove_post_accumulate_grad_hook(t: At, id: i64, error: *mut c_char, len: usize) -> c_int;
 }
 
-fn at(t: &SharedTensor) -> At {
+pub(crate) fn at(t: &SharedTensor) -> At {
     t.0.as_ptr() as At
 }
 
 /// The tensors behind `count` handles at `handles`, kept alive for the call; a NULL handle is
 /// allowed (and stays NULL) only where `optional` says so.
-struct Tensors {
+pub(crate) struct Tensors {
     kept: Vec<Option<Arc<SharedTensor>>>,
-    pointers: Vec<At>,
+    pub(crate) pointers: Vec<At>,
 }
 
 impl Tensors {
-    unsafe fn resolve(handles: *const *const TorchTensor, count: i64, what: &str, optional: bool) -> Result<Tensors> {
+    pub(crate) unsafe fn resolve(handles: *const *const TorchTensor, count: i64, what: &str, optional: bool) -> Result<Tensors> {
         if count < 0 {
             return Err(Error::argument(format!("the number of {what} is {count}")));
         }

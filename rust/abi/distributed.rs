@@ -11,12 +11,12 @@
 use std::ffi::{c_char, CStr, CString};
 use std::panic::catch_unwind;
 use std::ptr::null_mut;
-use std::sync::Arc;
 
+use crate::abi::autograd::{at, Tensors};
 use crate::distributed::{self as c10d, GroupOptions, ProcessGroup, Store, Work};
 use crate::error::{guard, Error, Result};
 use crate::handles::{
-    self, register_process_group, register_store, register_work, SharedTensor, TorchProcessGroup, TorchStore, TorchTensor,
+    self, register_process_group, register_store, register_work, TorchProcessGroup, TorchStore, TorchTensor,
     TorchWork,
 };
 
@@ -40,10 +40,6 @@ fn group_rank(group: &ProcessGroup, what: &str, value: i32) -> Result<i32> {
         return Err(Error::argument(format!("{what} {value} is not a rank of this group of size {size}")));
     }
     Ok(value)
-}
-
-fn at(t: &SharedTensor) -> *const std::ffi::c_void {
-    t.0.as_ptr().cast()
 }
 
 // ---- stores ------------------------------------------------------------------------------------
@@ -389,15 +385,16 @@ pub unsafe extern "C" fn rt_torch_torchprocessgroup_all_gather(
     g: *const TorchProcessGroup, outputs: *const *const TorchTensor, count: usize, input: *const TorchTensor,
 ) -> *mut TorchWork {
     collective("rt_torch_torchprocessgroup_all_gather", g, |group| {
+        // A size_t count: NULL is checked first, and a count beyond int64 is refused, before the
+        // int64 counts of Tensors::resolve.
         if count > 0 && outputs.is_null() {
             return Err(Error::argument(format!("outputs is NULL but its count is {count}")));
         }
-        let kept: Vec<Arc<SharedTensor>> = (0..count)
-            .map(|i| handles::tensor(unsafe { *outputs.add(i) }).map_err(|e| Error { kind: e.kind, message: format!("outputs[{i}]: {}", e.message) }))
-            .collect::<Result<_>>()?;
-        let pointers: Vec<_> = kept.iter().map(|t| at(t)).collect();
+        let n = i64::try_from(count).map_err(|_| Error::argument(format!("the number of outputs is {count}")))?;
+        let outputs = unsafe { Tensors::resolve(outputs, n, "outputs", false) }?;
+        let pointers = &outputs.pointers;
         let input = handles::tensor(input)?;
-        group.start(|g, out, e, n| unsafe { c10d::simple_torch_all_gather(g, pointers.as_ptr(), pointers.len(), at(&input), out, e, n) })
+        group.start(|g, out, e, n| unsafe { c10d::simple_torch_all_gather(g, pointers.as_ptr().cast(), pointers.len(), at(&input), out, e, n) })
     })
 }
 
