@@ -136,13 +136,13 @@ class Store:
             >>> store.get("epoch")
             b'3'
         """
-        size = lib.rt_torch_torchstore_get(self._live(), key.encode(), None, 0)
+        size = 256  # most values fit: one round trip to the store
         while True:
             buffer = ctypes.create_string_buffer(size)
             full = lib.rt_torch_torchstore_get(self._live(), key.encode(), buffer, size)
             if full <= size:
                 return buffer.raw[:full]
-            size = full  # the value grew between the two calls
+            size = full  # again, with room for all of it
 
     def add(self, key: str, amount: int) -> int:
         """Adds ``amount`` to the counter ``key`` (created at 0) and returns the new value.
