@@ -214,6 +214,7 @@ def check_collectives(outs, world):
                 assert info["non_member"] is True
                 assert (info["rank"], info["size"]) == (-1, -1)
                 assert info["outside_returns"] == "None" and info["outside_warned"] == 1
+                assert (info["outside_recv"], info["outside_send"]) == (-1, "None"), "send/recv outside: nothing, as torch"
                 same(info["outside_unchanged"], value(rank, (5,), "float32"))
             same(res["after_new_group/all_reduce"], reduced([value(q, (5,), "float32") for q in range(world)], "SUM"))
 

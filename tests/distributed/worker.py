@@ -166,6 +166,10 @@ def collectives(args):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 info["outside_returns"] = repr(dist.all_reduce(t, group=evens))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                info["outside_recv"] = dist.recv(t, src=0, group=evens)
+                info["outside_send"] = repr(dist.send(t, dst=0, group=evens))
             info["outside_warned"] = len(caught)
             info["outside_unchanged"] = t.tolist()
         out["new_group"] = info

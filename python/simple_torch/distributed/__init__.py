@@ -724,6 +724,8 @@ def _run(group, start, async_op: bool):
 
 
 def _group_rank(group, global_rank: int | None, group_rank: int | None, what: str) -> int:
+    if group is GroupMember.NON_GROUP_MEMBER:
+        return -1  # unused: _run does nothing for a rank outside the group
     if group_rank is not None:
         return group_rank
     if global_rank is None:
@@ -839,7 +841,7 @@ def monitored_barrier(group=None, timeout=None, wait_all_ranks: bool = False) ->
         raise _with_diagnosis(error, pg) from None
 
 
-def isend(tensor, dst: int | None = None, group=None, tag: int = 0, group_dst: int | None = None) -> Work:
+def isend(tensor, dst: int | None = None, group=None, tag: int = 0, group_dst: int | None = None) -> Work | None:
     """Starts sending ``tensor`` to rank ``dst`` (matched by a ``recv`` there with the same tag).
 
     Example:
@@ -850,7 +852,7 @@ def isend(tensor, dst: int | None = None, group=None, tag: int = 0, group_dst: i
     return _run(group, lambda g: lib.rt_torch_torchprocessgroup_send(g, tensor._live(), peer, tag), True)
 
 
-def irecv(tensor, src: int | None = None, group=None, tag: int = 0, group_src: int | None = None) -> Work:
+def irecv(tensor, src: int | None = None, group=None, tag: int = 0, group_src: int | None = None) -> Work | None:
     """Starts receiving into ``tensor`` from rank ``src`` (any rank if None).
 
     Example:
@@ -867,16 +869,20 @@ def send(tensor, dst: int | None = None, group=None, tag: int = 0, group_dst: in
     Example:
         >>> dist.send(t, dst=1)
     """
-    isend(tensor, dst, group, tag, group_dst).wait()
+    work = isend(tensor, dst, group, tag, group_dst)
+    if work is not None:  # None: this rank is not in the group
+        work.wait()
 
 
 def recv(tensor, src: int | None = None, group=None, tag: int = 0, group_src: int | None = None) -> int:
-    """Receives into ``tensor`` from rank ``src`` (any rank if None); returns the sender's rank.
+    """Receives into ``tensor`` from rank ``src`` (any rank if None); returns the sender's rank
+    (-1 on a rank outside ``group``, as torch's).
 
     Example:
         >>> sender = dist.recv(t)
     """
     work = irecv(tensor, src, group, tag, group_src)
+    if work is None:
+        return -1
     work.wait()
-    sender = work._source_rank()
-    return get_global_rank(group, sender) if group not in (None, GroupMember.WORLD) else sender
+    return get_global_rank(group, work._source_rank())
