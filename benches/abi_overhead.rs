@@ -9,6 +9,7 @@
 
 use std::hint::black_box;
 use std::ptr::null;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use simple_torch::*;
@@ -63,6 +64,20 @@ fn overhead(c: &mut Criterion) {
             let handle = handles::register_tensor(black_box(Tensor::new()));
             drop(black_box(handles::tensor(handle)));
             handles::release_tensor(handle)
+        },
+    );
+
+    // The floor under that: the Arc the registry keeps per object (made, then dropped at
+    // release) and the clone a lookup returns, with no registry at all. Any registry that hands
+    // out Arcs pays this; the difference to the group above is the registry's own cost.
+    compare(
+        c,
+        "registry floor: the Arc alone (new, clone, drop both)",
+        || drop(black_box(Tensor::new())),
+        || {
+            let shared = Arc::new(handles::SharedTensor(black_box(Tensor::new())));
+            drop(black_box(Arc::clone(&shared)));
+            drop(shared)
         },
     );
 

@@ -10,7 +10,10 @@ ends with that side's synchronize, so the GPU's work is counted. Rows:
 - matmul: a bf16 8192x8192 matmul, in TFLOP/s;
 - stream: an event's record + synchronize, an add inside ``with stream:``, the bf16 matmul
   timed by CUDA events (GPU time), and a pinned copy beside three matmuls, on one stream and
-  on a side stream (where the two can overlap).
+  on a side stream (where the two can overlap);
+- graph: a small MLP's forward (Linear-ReLU-Linear), batch 1 and 32, replayed as a CUDA graph
+  (``st.cuda.CUDAGraph.replay()``, and the ``st.cuda.make_graphed_callables`` module, which
+  also copies the input in) against torch's eager forward of the same model.
 
 Prints a table, writes gpu_bench.json and draws gpu_bench.png (with matplotlib, if installed)
 into --out. Without a CUDA device it says so and exits with status 3. About a minute on an H100.
@@ -46,7 +49,11 @@ GOALS = {
     "small": python_vs_torch.GOALS["small"],
     "matmul": python_vs_torch.GOALS["large"],
     "stream": (None, None, "reference: streams and events, both ways"),
+    "graph": ("<=", 1 / 3, "at least 3x faster than torch eager (time ratio <= 0.333)"),
 }
+
+#: The graph rows' MLP: Linear(MLP_IN, MLP_HIDDEN) - ReLU - Linear(MLP_HIDDEN, MLP_OUT).
+MLP_IN, MLP_HIDDEN, MLP_OUT = 256, 1024, 256
 
 
 def sync_ours() -> None:
@@ -176,6 +183,40 @@ def stream_rows(quick: bool):
         f"with torch.cuda.stream(tside):\n    copy = tpinned.to('cuda:0', non_blocking=True)\n{tmatmuls}", names, 1, rounds), None
 
 
+def mlp_pair():
+    """The same MLP as torch's and as ours (torch's weights loaded), both on cuda:0."""
+    twin = torch.nn.Sequential(torch.nn.Linear(MLP_IN, MLP_HIDDEN), torch.nn.ReLU(), torch.nn.Linear(MLP_HIDDEN, MLP_OUT))
+    ours = st.nn.Sequential(st.nn.Linear(MLP_IN, MLP_HIDDEN), st.nn.ReLU(), st.nn.Linear(MLP_HIDDEN, MLP_OUT))
+    ours.load_state_dict(twin.state_dict())
+    return ours.cuda(0), twin.to("cuda:0")
+
+
+def graph_rows(quick: bool):
+    calls, rounds = (200, 3) if quick else (2_000, 9)
+    rows = []
+    with torch.no_grad(), st.no_grad():  # forward graphs only, and torch's fair eager forward
+        for batch in (1, 32):
+            model, twin = mlp_pair()
+            static_x, tx = st.randn(batch, MLP_IN, device="cuda:0"), torch.randn(batch, MLP_IN, device="cuda:0")
+            # As torch.cuda.graph's documentation does: warm up on the capture's side stream, then capture.
+            side, graph = st.cuda.Stream("cuda:0"), st.cuda.CUDAGraph(device="cuda:0")
+            with side:
+                for _ in range(3):
+                    model(static_x)
+            st.cuda.synchronize("cuda:0")
+            with st.cuda.graph(graph, stream=side):
+                static_y = model(static_x)  # each replay writes model(static_x) here
+            # model's forward becomes a graph too (with a graph of its own), which copies x in.
+            model = st.cuda.make_graphed_callables(model, (st.randn(batch, MLP_IN, device="cuda:0"),))
+            x = st.randn(batch, MLP_IN, device="cuda:0")
+            names = {"graph": graph, "static_y": static_y, "model": model, "x": x, "twin": twin, "tx": tx}
+            rows.append(("graph", f"MLP forward batch {batch}: CUDAGraph.replay()",
+                         *compare("graph.replay()", "twin(tx)", names, calls, rounds), None))
+            rows.append(("graph", f"MLP forward batch {batch}: make_graphed_callables module",
+                         *compare("model(x)", "twin(tx)", names, calls, rounds), None))
+    yield from rows
+
+
 def met(group: str, ratio: float) -> str:
     kind, limit, _ = GOALS[group]
     return "" if kind is None else "met" if ratio <= limit else "missed"
@@ -202,7 +243,7 @@ def main() -> None:
 
     results = {"machine": python_vs_torch.machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
                "goals": {group: goal[2] for group, goal in GOALS.items()}, "rows": []}
-    for rows in (transfer_rows, small_rows, matmul_rows, stream_rows):
+    for rows in (transfer_rows, small_rows, matmul_rows, stream_rows, graph_rows):
         for group, name, ours, theirs, rate in rows(options.quick):
             unit, amount = rate or ("", None)
             row = {"group": group, "name": name, "ours_s": ours, "torch_s": theirs, "ratio": ours / theirs, "goal": "",

@@ -6,6 +6,8 @@ machine's speed hits both alike. Rows:
 
 - small ops on 4-element float32 tensors (zeros, add, mul, relu), an 8x8 matmul, and the chain
   ``x.matmul(w).add(b).relu()``: the cost of a call;
+- the same small ops through the generic operator entry and the torch-shaped surface;
+- factories with the ``dl`` config's defaults (``st.zeros(4)`` against ``torch.zeros(4)``);
 - large ops, add on 16M elements and a 1024x1024 matmul: throughput, where both run the same
   libtorch kernels;
 - start-up: a fresh interpreter importing the library and running one op;
@@ -41,6 +43,7 @@ import simple_torch as st
 GOALS = {
     "small": ("<=", 1.0, "at most 1.0 (as fast as torch or faster)"),
     "generic": ("<=", 1.3, "at most 1.3 through the generic operator entry"),
+    "factory": ("<=", 1.0, "at most 1.0 for zeros/ones/randn with the config's defaults"),
     "large": ("<=", 1 / 0.98, "at least 0.98 of torch's throughput (time ratio <= 1.020)"),
     "startup": ("<=", 0.3, "at most 0.3 of torch's start-up"),
     "gpu": ("<=", 1 / 0.95, "at least 0.95 of torch's bandwidth (time ratio <= 1.053)"),
@@ -113,6 +116,16 @@ def generic_rows(quick: bool):
     big, tbig = st.tensor_randn([1 << 24]), torch.randn(1 << 24)
     names = locals() | {"st": st, "torch": torch}
     yield "generic", "ops.aten.add.Tensor 16M", *compare("st.ops.aten.add.Tensor(big, big)", "torch.ops.aten.add.Tensor(tbig, tbig)", names, 5, 5 if quick else 21)
+
+
+def factory_rows(quick: bool):
+    """The torch-shaped factories with their defaults from the ``dl`` config (st.zeros(4)), against
+    torch's (torch.zeros(4))."""
+    calls, rounds = (2_000, 5) if quick else (20_000, 15)
+    names = {"st": st, "torch": torch}
+    for name in ("zeros", "ones", "randn"):
+        yield "factory", f"{name}(4)", *compare(f"st.{name}(4)", f"torch.{name}(4)", names, calls, rounds)
+    yield "factory", "zeros(2, 3)", *compare("st.zeros(2, 3)", "torch.zeros(2, 3)", names, calls, rounds)
 
 
 def large_rows(quick: bool):
@@ -233,7 +246,7 @@ def plot(results: dict, path: Path, goals: dict = GOALS, title: str = "simple_to
     except ImportError:
         return False
     rows = results["rows"]
-    colours = dict(zip(goals, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2", "#999999")))
+    colours = dict(zip(goals, ("#4c72b0", "#dd8452", "#937860", "#55a868", "#c44e52", "#8172b2", "#999999")))
     figure, axes = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
     names = [f"{row['group']}: {row['name']}" for row in rows]
     bars = axes.barh(names, [row["ratio"] for row in rows], color=[colours[row["group"]] for row in rows])
@@ -266,7 +279,7 @@ def main() -> None:
         return
 
     results = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S"), "goals": {g: v[2] for g, v in GOALS.items()}, "rows": []}
-    for rows in (small_rows, generic_rows, large_rows, startup_rows, gpu_rows, floor_rows):
+    for rows in (small_rows, generic_rows, factory_rows, large_rows, startup_rows, gpu_rows, floor_rows):
         for group, name, ours, theirs in rows(options.quick):
             ratio = ours / theirs
             results["rows"].append({"group": group, "name": name, "ours_s": ours, "torch_s": theirs, "ratio": ratio, "goal": met(group, ratio)})

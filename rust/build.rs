@@ -47,9 +47,9 @@ fn libtorch_version(libtorch_lib: &str) -> String {
 /// Where the header goes: inside the Python package, so the wheel ships it.
 const HEADER: &str = "python/simple_torch/include/simple_torch.h";
 
-/// The C++ files: the shim (libtorch calls tch lacks), the generic operator entry, autograd, and
-/// distributed (c10d).
-const CPP_FILES: [&str; 4] = ["rust/shim.cpp", "rust/ops.cpp", "rust/autograd.cpp", "rust/distributed.cpp"];
+/// The C++ files: the shim (libtorch calls tch lacks), the generic operator entry, autograd,
+/// distributed (c10d), and CUDA graphs.
+const CPP_FILES: [&str; 5] = ["rust/shim.cpp", "rust/ops.cpp", "rust/autograd.cpp", "rust/distributed.cpp", "rust/cuda_graphs.cpp"];
 
 /// Gloo's headers, which libtorch's ProcessGroupGloo.hpp includes and the wheel lacks (pinned to
 /// the Gloo that torch 2.11.0 was built with; see its README.md).

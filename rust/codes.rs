@@ -8,6 +8,11 @@ use crate::error::{Error, Result};
 /// Device code of the CPU; `N >= 0` is `cuda:N`.
 pub const RT_TORCH_DEVICE_CPU: i32 = -1;
 
+/// Bit 62 of a tensor handle: the tensor is on the CPU and its storage holds at most 64 KiB, so
+/// a host may batch its release (`rt_torch_torchtensor_finalize_many`) without holding much
+/// memory; other tensors are best released at once.
+pub const RT_TORCH_HANDLE_DEFERRABLE: u64 = 0x4000_0000_0000_0000;
+
 /// dtype code of uint8 (c10's ScalarType number).
 pub const RT_TORCH_DTYPE_UINT8: i32 = 0;
 /// dtype code of int8 (c10's ScalarType number).

@@ -8,6 +8,7 @@
 pub mod abi;
 mod codes;
 mod cuda;
+mod cuda_graphs;
 mod distributed;
 mod dlpack;
 mod error;
@@ -22,6 +23,7 @@ pub use abi::distributed::*;
 pub use abi::devices::*;
 pub use abi::dlpack::*;
 pub use abi::generators::*;
+pub use abi::graphs::*;
 pub use abi::library::*;
 pub use abi::memory::*;
 pub use abi::methods::*;
@@ -33,4 +35,4 @@ pub use error::{
     RT_TORCH_ERROR_ARGUMENT, RT_TORCH_ERROR_DEVICE, RT_TORCH_ERROR_HANDLE, RT_TORCH_ERROR_INDEX, RT_TORCH_ERROR_INTERNAL,
     RT_TORCH_ERROR_DISTRIBUTED, RT_TORCH_ERROR_NONE, RT_TORCH_ERROR_NOT_IMPLEMENTED, RT_TORCH_ERROR_OUT_OF_MEMORY, RT_TORCH_ERROR_TYPE,
 };
-pub use handles::{TorchEvent, TorchGenerator, TorchProcessGroup, TorchStore, TorchStream, TorchTensor, TorchWork};
+pub use handles::{TorchCudaGraph, TorchEvent, TorchGenerator, TorchProcessGroup, TorchStore, TorchStream, TorchTensor, TorchWork};

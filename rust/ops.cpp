@@ -201,6 +201,11 @@ std::string describe(const at::Tensor& tensor) {
 
 // ---- arguments -----------------------------------------------------------------------------
 
+// A boxed stack kept by each thread between its calls, whose allocation would cost as much as
+// the rest of building the stack. A call takes it and gives it back (a nested call, from host
+// code that the operator runs, finds none and allocates its own).
+thread_local torch::jit::Stack spare_stack;
+
 // One call: its operator, the values given, and the input tensors (for aliasing results).
 struct Call {
   const Op& op;
@@ -395,7 +400,7 @@ struct Call {
         fail(RT_TORCH_ERROR_TYPE, op_name() + ": positional argument " + std::to_string(i) +
                                       " follows a keyword argument");
       }
-      std::string name = values[i].name;
+      const char* name = values[i].name;
       auto found = std::find_if(arguments.begin(), arguments.end(), [&](const auto& a) { return a.name() == name; });
       if (found == arguments.end()) {
         fail(RT_TORCH_ERROR_TYPE, op_name() + " has no argument named '" + name + "': " + op.schema);
@@ -404,7 +409,9 @@ struct Call {
       if (slot) fail(RT_TORCH_ERROR_TYPE, op_name() + " got two values for argument '" + name + "'");
       slot = &values[i];
     }
-    torch::jit::Stack stack;
+    // This thread's spare stack, if it has one (see spare_stack): its buffer, not a new one.
+    torch::jit::Stack stack = std::move(spare_stack);
+    stack.clear();
     stack.reserve(arguments.size());
     for (size_t i = 0; i < arguments.size(); i++) {
       const auto& arg = arguments[i];
@@ -462,11 +469,25 @@ struct Call {
 
 // The results of this thread's last call that do not fit in one value: tensor lists (pointers
 // for Rust to turn into handles), int lists and strings (read by the caller until its next call).
-thread_local std::vector<std::vector<void*>> tensor_lists;
-thread_local std::vector<std::vector<int64_t>> int_lists;
-thread_local std::vector<std::string> strings;
+struct Held {
+  std::vector<std::vector<void*>> tensor_lists;
+  std::vector<std::vector<int64_t>> int_lists;
+  std::vector<std::string> strings;
 
-RtTorchValue result_of(Call& call, c10::IValue value, const c10::Argument& declared) {
+  // Room for `count` results of each kind, so that no result's pointer moves while the others
+  // are added.
+  void reset(size_t count) {
+    tensor_lists.clear();
+    int_lists.clear();
+    strings.clear();
+    tensor_lists.reserve(count);
+    int_lists.reserve(count);
+    strings.reserve(count);
+  }
+};
+thread_local Held held_results;
+
+RtTorchValue result_of(Call& call, c10::IValue value, const c10::Argument& declared, Held& held) {
   RtTorchValue out{};
   const auto kind = declared.real_type()->kind();
   if (value.isNone() || (value.isTensor() && !value.toTensor().defined())) {
@@ -480,10 +501,10 @@ RtTorchValue result_of(Call& call, c10::IValue value, const c10::Argument& decla
       for (const at::Tensor& tensor : value.toTensorVector()) pointers.push_back(call.own(tensor, &out.from_argument, false));
       out.tag = RT_TORCH_VALUE_TENSOR_LIST;
     } else if (value.isIntList()) {
-      int_lists.push_back(value.toIntVector());
+      held.int_lists.push_back(value.toIntVector());
       out.tag = RT_TORCH_VALUE_INT_LIST;
-      out.ptr = int_lists.back().data();
-      out.len = static_cast<int64_t>(int_lists.back().size());
+      out.ptr = held.int_lists.back().data();
+      out.len = static_cast<int64_t>(held.int_lists.back().size());
       return out;
     } else {
       for (const auto& item : value.toListRef()) {
@@ -500,9 +521,8 @@ RtTorchValue result_of(Call& call, c10::IValue value, const c10::Argument& decla
     }
     out.from_argument = 0;
     out.len = static_cast<int64_t>(pointers.size());
-    tensor_lists.resize(tensor_lists.size() + 1);
-    tensor_lists.back() = std::move(pointers);
-    out.ptr = tensor_lists.back().data();
+    held.tensor_lists.push_back(std::move(pointers));
+    out.ptr = held.tensor_lists.back().data();
   } else if (value.isBool()) {
     out.tag = RT_TORCH_VALUE_BOOL;
     out.int_value = value.toBool();
@@ -521,9 +541,9 @@ RtTorchValue result_of(Call& call, c10::IValue value, const c10::Argument& decla
     out.real = number.real();
     out.imag = number.imag();
   } else if (value.isString()) {
-    strings.push_back(value.toStringRef());
+    held.strings.push_back(value.toStringRef());
     out.tag = RT_TORCH_VALUE_STR;
-    out.ptr = strings.back().c_str();
+    out.ptr = held.strings.back().c_str();
   } else if (value.isDevice()) {
     auto device = value.toDevice();
     out.tag = RT_TORCH_VALUE_DEVICE;
@@ -623,18 +643,16 @@ int64_t simple_torch_op_call(int64_t id, const RtTorchValue* args, int64_t n_arg
       fail(RT_TORCH_ERROR_INTERNAL, call.op_name() + " left " + std::to_string(stack.size()) +
                                         " values on the stack for " + std::to_string(returns.size()) + " returns");
     }
-    tensor_lists.clear();
-    int_lists.clear();
-    strings.clear();
-    tensor_lists.reserve(returns.size());  // no reallocation: results point into these
-    int_lists.reserve(returns.size());
-    strings.reserve(returns.size());
+    auto& held = held_results;  // one look-up of the thread-local
+    held.reset(returns.size());
     try {
-      for (size_t i = 0; i < returns.size(); i++) out[i] = result_of(call, std::move(stack[i]), returns[i]);
+      for (size_t i = 0; i < returns.size(); i++) out[i] = result_of(call, std::move(stack[i]), returns[i], held);
     } catch (...) {
       for (auto* tensor : call.created) delete tensor;
       throw;
     }
+    stack.clear();
+    spare_stack = std::move(stack);  // for this thread's next call
     return static_cast<int64_t>(returns.size());
   });
 }

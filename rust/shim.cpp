@@ -265,6 +265,20 @@ int simple_torch_storage(const void* tensor, uint64_t* data, int64_t* nbytes, ch
   });
 }
 
+// The bytes of a CPU tensor's storage (all of it, if the tensor is a view), 0 for an undefined
+// tensor, -1 for one on another device or without a storage (sparse): what rust/handles.rs needs
+// to decide whether a handle is DEFERRABLE, in one call that cannot fail.
+int64_t simple_torch_cpu_storage_nbytes(const void* tensor) noexcept {
+  try {
+    const auto& t = *static_cast<const at::Tensor*>(tensor);
+    if (!t.defined()) return 0;
+    if (!t.is_cpu() || !t.has_storage()) return -1;
+    return static_cast<int64_t>(t.storage().nbytes());
+  } catch (...) {
+    return -1;
+  }
+}
+
 // `t.to(device, non_blocking)` keeping every dtype (tch's to_device needs one of its kinds):
 // `device` -1 is the CPU, N is cuda:N. The same tensor if it is there already.
 int simple_torch_to_device(const void* tensor, int device, int non_blocking, void** out, char* error, size_t error_len) {

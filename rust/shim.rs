@@ -19,6 +19,16 @@ extern "C" {
     fn simple_torch_to_device(tensor: *const c_void, device: i32, non_blocking: c_int, out: *mut *mut c_void, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_copy_(dst: *const c_void, src: *const c_void, non_blocking: c_int, error: *mut c_char, len: usize) -> c_int;
     fn simple_torch_scalar_type(tensor: *const c_void, code: *mut i32, itemsize: *mut i32, error: *mut c_char, len: usize) -> c_int;
+    fn simple_torch_cpu_storage_nbytes(tensor: *const c_void) -> i64;
+}
+
+/// The bytes of `tensor`'s storage (all of it, for a view) if it is in CPU memory, `Some(0)` if
+/// `tensor` is undefined, None on another device or without a storage.
+pub fn cpu_storage_nbytes(tensor: &tch::Tensor) -> Option<u64> {
+    // SAFETY: as_ptr() is tch's at::Tensor, alive while `tensor` is borrowed; the shim only
+    // reads it and catches every exception.
+    let nbytes = unsafe { simple_torch_cpu_storage_nbytes(tensor.as_ptr().cast()) };
+    u64::try_from(nbytes).ok()
 }
 
 /// The tensor's dtype code (c10's ScalarType number) and element size in bytes, for every dtype

@@ -2,8 +2,10 @@
 
 use std::ffi::CStr;
 use std::ptr::{null, null_mut};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use simple_torch::handles;
 use simple_torch::*;
 use tch::{Device, Kind, Tensor};
 
@@ -408,4 +410,276 @@ fn a_one_rank_gloo_group_runs_collectives_and_checks_its_handles() {
     rt_torch_torchstore_free(store);
     assert_eq!(rt_torch_live_handles(), start);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- the handle registry: slots, generations, the DEFERRABLE bit, batch release ---------------
+
+/// A handle's slot index + 1 (bits 0..32) and generation (bits 32..62).
+fn index_of(handle: u64) -> u64 {
+    handle & 0xffff_ffff
+}
+
+fn generation_of(handle: u64) -> u64 {
+    (handle >> 32) & ((1 << 30) - 1)
+}
+
+fn tensor_error(handle: u64) -> String {
+    handles::tensor(handle as *const TorchTensor).err().expect("an error").message
+}
+
+#[test]
+fn a_freed_slot_is_reused_with_its_next_generation() {
+    let _lock = serial();
+    let first = from_f32(&[1.0], &[1]) as u64;
+    assert!(first >> 63 == 0 && index_of(first) != 0 && generation_of(first) >= 1, "{first:#x}");
+    rt_torch_torchtensor_free(first as *mut TorchTensor);
+    // The slot freed last is the first reused (this thread both frees and registers).
+    let second = from_f32(&[2.0], &[1]) as u64;
+    assert_eq!((index_of(second), generation_of(second)), (index_of(first), generation_of(first) + 1));
+    assert_eq!(rt_torch_torchtensor_numel(first as *const TorchTensor), -1);
+    expect_error(&format!("rt_torch_torchtensor_numel: tensor handle {first:#x} was already freed"));
+    assert_eq!(to_f32(second as *const TorchTensor), [2.0]);
+
+    // Values the registry never issued: the flag bit flipped, the next generation, bit 63,
+    // generation 0 (a small integer), an index beyond every slot.
+    let made_up = [second ^ handles::DEFERRABLE, second + (1 << 32), second | 1 << 63, index_of(second), 1 << 32 | 0xffff_fff0];
+    for handle in made_up {
+        assert_eq!(rt_torch_torchtensor_numel(handle as *const TorchTensor), -1);
+        expect_error(&format!("{handle:#x} is not a tensor handle returned by simple_torch"));
+        rt_torch_torchtensor_free(handle as *mut TorchTensor);
+        expect_error(&format!("rt_torch_torchtensor_free: {handle:#x} is not a tensor handle returned by simple_torch"));
+    }
+    assert_eq!(to_f32(second as *const TorchTensor), [2.0]);
+    rt_torch_torchtensor_free(second as *mut TorchTensor);
+    assert_eq!(last_error(), None);
+}
+
+#[test]
+fn small_cpu_tensors_are_deferrable() {
+    let _lock = serial();
+    let deferrable = |handle: *mut TorchTensor| handle as u64 & handles::DEFERRABLE != 0;
+    let largest = handles::DEFERRABLE_BYTES as i64 / 4; // float32 elements
+    let small = from_f32(&[1.0; 4], &[4]);
+    let at_limit = unsafe { rt_torch_tensor_zeros([largest].as_ptr(), 1) };
+    let over = unsafe { rt_torch_tensor_zeros([largest + 1].as_ptr(), 1) };
+    assert!(deferrable(small) && deferrable(at_limit) && !deferrable(over));
+    // A small view keeps all of its base's storage alive, so it counts that.
+    let view = handles::register_tensor(Tensor::zeros([largest + 1], (Kind::Float, Device::Cpu)).narrow(0, 0, 1));
+    let undefined = handles::register_tensor(Tensor::new());
+    assert!(!deferrable(view) && deferrable(undefined));
+    let stream = rt_torch_stream_create(RT_TORCH_DEVICE_CPU);
+    assert!(!stream.is_null() && stream as u64 & handles::DEFERRABLE == 0);
+    if rt_torch_cuda_device_count() > 0 {
+        let on_gpu = rt_torch_torchtensor_cuda(small, 0);
+        assert!(!on_gpu.is_null() && !deferrable(on_gpu));
+        rt_torch_torchtensor_free(on_gpu);
+    }
+    for handle in [small, at_limit, over, view, undefined] {
+        rt_torch_torchtensor_free(handle);
+    }
+    rt_torch_torchstream_free(stream);
+    assert_eq!(last_error(), None);
+}
+
+#[test]
+fn a_slot_retires_after_its_last_generation() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    let handle = handles::register_tensor(Tensor::from(7i64));
+    let aged = handles::skip_to_last_generation(handle).unwrap();
+    assert_eq!((index_of(aged as u64), generation_of(aged as u64)), (index_of(handle as u64), (1 << 30) - 1));
+    assert_eq!(handles::tensor(aged).unwrap().0.int64_value(&[]), 7);
+    assert_eq!(tensor_error(handle as u64), format!("tensor handle {:#x} was already freed", handle as u64));
+    handles::release_tensor(aged).unwrap();
+
+    // Freed with its last generation, the slot is never reused: these would get it first.
+    let later: Vec<_> = (0..3000).map(|_| handles::register_tensor(Tensor::new())).collect();
+    assert!(later.iter().all(|&h| index_of(h as u64) != index_of(aged as u64)));
+    for stale in [handle, aged] {
+        assert_eq!(tensor_error(stale as u64), format!("tensor handle {:#x} was already freed", stale as u64));
+    }
+    assert_eq!(handles::release_tensors(&later.iter().map(|&h| h.cast_const()).collect::<Vec<_>>()), later.len());
+    assert_eq!(rt_torch_live_handles(), start);
+}
+
+/// xorshift64: the same draws in every run, no dependency.
+fn draw(state: &mut u64) -> usize {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state as usize
+}
+
+#[test]
+fn threads_free_what_other_threads_look_up() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    // Handles shared by all threads: each thread puts its new handle in a random entry and frees
+    // the one it replaces, while the others look entries up.
+    let pool: Arc<Vec<AtomicU64>> = Arc::new((0..64).map(|_| AtomicU64::new(0)).collect());
+    let workers: Vec<_> = (0..8u64)
+        .map(|thread| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                let mut state = 0x9e37_79b9_7f4a_7c15 ^ thread;
+                for _ in 0..10_000 {
+                    // Each tensor holds its own handle, so a lookup can tell that it got that one.
+                    let handle = handles::register_tensor(Tensor::from(0i64));
+                    let _ = handles::tensor(handle).unwrap().0.shallow_clone().fill_(handle as i64);
+                    let replaced = pool[draw(&mut state) % pool.len()].swap(handle as u64, Ordering::AcqRel);
+                    if replaced != 0 {
+                        handles::release_tensor(replaced as *mut TorchTensor).unwrap();
+                    }
+                    let other = pool[draw(&mut state) % pool.len()].load(Ordering::Acquire);
+                    match handles::tensor(other as *const TorchTensor) {
+                        Ok(tensor) => assert_eq!(tensor.0.int64_value(&[]), other as i64),
+                        Err(error) if other == 0 => assert!(error.message.ends_with("is NULL"), "{}", error.message),
+                        Err(error) => assert!(error.message.ends_with("was already freed"), "{}", error.message),
+                    }
+                    // Through the C ABI too: freed meanwhile, or alive.
+                    if other != 0 && rt_torch_torchtensor_numel(other as *const TorchTensor) == -1 {
+                        expect_error("was already freed");
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert_eq!(rt_torch_live_handles(), start + pool.iter().filter(|entry| entry.load(Ordering::Relaxed) != 0).count() as i64);
+
+    // Threads racing to release the same handles release each exactly once.
+    let batch: Arc<Vec<u64>> = Arc::new(pool.iter().map(|entry| entry.swap(0, Ordering::Relaxed)).chain((0..1000).map(|_| handles::register_tensor(Tensor::new()) as u64)).collect());
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let batch = Arc::clone(&batch);
+            std::thread::spawn(move || unsafe { rt_torch_torchtensor_finalize_many(batch.as_ptr().cast(), batch.len() as i64) })
+        })
+        .collect();
+    let released: i64 = racers.into_iter().map(|racer| racer.join().unwrap()).sum();
+    assert_eq!(released, batch.iter().filter(|&&h| h != 0).count() as i64);
+    assert_eq!(rt_torch_live_handles(), start);
+}
+
+#[test]
+fn finalize_many_releases_live_tensors_and_leaves_the_error_slot_alone() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    let live: Vec<_> = (0..5).map(|i| from_f32(&[i as f32], &[1])).collect();
+    let freed = from_f32(&[9.0], &[1]);
+    rt_torch_torchtensor_free(freed);
+    let stream = rt_torch_stream_create(RT_TORCH_DEVICE_CPU);
+    let mut batch: Vec<*const TorchTensor> = live.iter().map(|&h| h.cast_const()).collect();
+    let flipped = (live[1] as u64 ^ handles::DEFERRABLE) as *const TorchTensor;
+    batch.extend([null(), freed, 0xdead_beef as *const TorchTensor, stream as *const TorchTensor, live[0], flipped]);
+
+    // Bad handles, a duplicate, a stream: skipped. The stale error stays where it was.
+    assert!(rt_torch_torchtensor_relu(null()).is_null());
+    assert_eq!(unsafe { rt_torch_torchtensor_finalize_many(batch.as_ptr(), batch.len() as i64) }, 5);
+    expect_error("rt_torch_torchtensor_relu: the tensor handle is NULL");
+    assert_eq!(rt_torch_live_handles(), start + 1);
+    assert!(rt_torch_torchstream_query(stream), "{:?}", last_error());
+
+    // Nor does it record one: all freed now, and bad arguments.
+    rt_torch_clear_error();
+    assert_eq!(unsafe { rt_torch_torchtensor_finalize_many(batch.as_ptr(), batch.len() as i64) }, 0);
+    assert_eq!(unsafe { rt_torch_torchtensor_finalize_many(null(), 3) }, -1);
+    assert_eq!(unsafe { rt_torch_torchtensor_finalize_many(batch.as_ptr(), -1) }, -1);
+    assert_eq!(unsafe { rt_torch_torchtensor_finalize_many(null(), 0) }, 0);
+    assert_eq!(last_error(), None);
+    rt_torch_torchstream_free(stream);
+    assert_eq!(rt_torch_live_handles(), start);
+}
+
+#[test]
+fn a_tensor_looked_up_outlives_its_release_and_keeps_its_slot() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    let handle = handles::register_tensor(Tensor::from(5i64));
+    let id = handle as u64;
+    let held = handles::tensor(handle).unwrap();
+    let also_held = handles::tensor(handle).unwrap();
+    // Released while looked up (as a hook freeing a call's input does): at once, no waiting.
+    handles::release_tensor(handle).unwrap();
+    assert_eq!(rt_torch_live_handles(), start);
+    assert_eq!(tensor_error(id), format!("tensor handle {id:#x} was already freed"));
+    assert_eq!(handles::release_tensor(handle).unwrap_err().message, format!("tensor handle {id:#x} was already freed"));
+    assert_eq!(handles::release_tensors(&[handle.cast_const()]), 0);
+    assert_eq!(held.0.int64_value(&[]), 5);
+    drop(held);
+    assert_eq!(also_held.0.int64_value(&[]), 5);
+    // The slot is not reused while a reader is inside: this thread's registrations would get it
+    // first once freed.
+    let others: Vec<_> = (0..100).map(|_| handles::register_tensor(Tensor::new())).collect();
+    assert!(others.iter().all(|&h| index_of(h as u64) != index_of(id)));
+    assert_eq!(handles::release_tensors(&others.iter().map(|&h| h.cast_const()).collect::<Vec<_>>()), others.len());
+    // A guard dropped on another thread frees the slot there.
+    std::thread::spawn(move || drop(also_held)).join().unwrap();
+    assert_eq!(tensor_error(id), format!("tensor handle {id:#x} was already freed"));
+    let reused: Vec<_> = (0..2000).map(|_| handles::register_tensor(Tensor::new())).collect();
+    let again = reused.iter().find(|&&h| index_of(h as u64) == index_of(id)).expect("the slot is reused") ;
+    assert_eq!(generation_of(*again as u64), generation_of(id) + 1);
+    assert_eq!(tensor_error(id), format!("tensor handle {id:#x} was already freed"));
+    assert_eq!(handles::release_tensors(&reused.iter().map(|&h| h.cast_const()).collect::<Vec<_>>()), reused.len());
+
+    // Freed by this thread's own release while looked up, then reused at once after.
+    let handle = handles::register_tensor(Tensor::from(6i64));
+    let held = handles::tensor(handle).unwrap();
+    handles::release_tensor(handle).unwrap();
+    let other = handles::register_tensor(Tensor::new());
+    assert_ne!(index_of(other as u64), index_of(handle as u64));
+    assert_eq!(handles::awaiting_last_reader(), 1);
+    drop(held);
+    assert_eq!(handles::awaiting_last_reader(), 0);
+    let next = handles::register_tensor(Tensor::new());
+    assert_eq!((index_of(next as u64), generation_of(next as u64)), (index_of(handle as u64), generation_of(handle as u64) + 1));
+    assert_eq!(handles::release_tensors(&[other.cast_const(), next.cast_const()]), 2);
+    assert_eq!(rt_torch_live_handles(), start);
+}
+
+#[test]
+fn lookups_held_across_other_threads_releases_free_each_tensor_once() {
+    let _lock = serial();
+    let start = rt_torch_live_handles();
+    let pool: Arc<Vec<AtomicU64>> = Arc::new((0..16).map(|_| AtomicU64::new(0)).collect());
+    let workers: Vec<_> = (0..8u64)
+        .map(|thread| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                let mut state = 0x2545_f491_4f6c_dd1d ^ thread;
+                for i in 0..20_000 {
+                    let handle = handles::register_tensor(Tensor::from(0i64));
+                    let _ = handles::tensor(handle).unwrap().0.shallow_clone().fill_(handle as i64);
+                    // Some lookups outlive the release of their handle (by this thread or another).
+                    let other = pool[draw(&mut state) % pool.len()].load(Ordering::Acquire);
+                    let held = handles::tensor(other as *const TorchTensor);
+                    let replaced = pool[draw(&mut state) % pool.len()].swap(handle as u64, Ordering::AcqRel);
+                    if replaced != 0 {
+                        handles::release_tensor(replaced as *mut TorchTensor).unwrap();
+                    }
+                    if i % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                    match held {
+                        Ok(tensor) => assert_eq!(tensor.0.int64_value(&[]), other as i64),
+                        Err(error) if other == 0 => assert!(error.message.ends_with("is NULL"), "{}", error.message),
+                        Err(error) => assert!(error.message.ends_with("was already freed"), "{}", error.message),
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let left: Vec<_> = pool.iter().map(|entry| entry.swap(0, Ordering::Relaxed)).filter(|&h| h != 0).collect();
+    assert_eq!(rt_torch_live_handles(), start + left.len() as i64);
+    // Every tensor released while looked up was freed by its last reader.
+    assert_eq!(handles::awaiting_last_reader(), 0);
+    for &handle in &left {
+        assert_eq!(handles::tensor(handle as *const TorchTensor).unwrap().0.int64_value(&[]), handle as i64);
+    }
+    assert_eq!(handles::release_tensors(&left.iter().map(|&h| h as *const TorchTensor).collect::<Vec<_>>()), left.len());
+    assert_eq!(rt_torch_live_handles(), start);
 }

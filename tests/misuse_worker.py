@@ -72,7 +72,8 @@ GPUS = DLL.rt_torch_cuda_device_count()
 # Events exist only on CUDA; without it, event arguments get only bad handles.
 HAS_EVENTS = "rt_torch_event_create" in SIGNATURES and GPUS > 0
 # Exports that fail without CUDA whatever their arguments (once their handles are good).
-NEEDS_CUDA = {"rt_torch_cuda_empty_cache", "rt_torch_event_create", "rt_torch_torchtensor_pin_memory"}
+NEEDS_CUDA = {"rt_torch_cuda_empty_cache", "rt_torch_event_create", "rt_torch_torchtensor_pin_memory",
+              "rt_torch_cuda_graph_pool_handle"}
 # Stores, process groups and works (c10d): a FileStore, a Gloo group of one on it, its barrier.
 HAS_DISTRIBUTED = {"rt_torch_store_file", "rt_torch_process_group_gloo", "rt_torch_torchprocessgroup_barrier"} <= set(SIGNATURES)
 # Exports with arguments but no bad value to give them: every uint64 is a seed.
@@ -315,7 +316,7 @@ HANDLE_KINDS = ("tensor", "stream", "event", "generator", "store", "processgroup
 
 def kind_name(kind: str) -> str:
     """How the library's messages name a kind: "process group" for "processgroup"."""
-    return "process group" if kind == "processgroup" else kind
+    return {"processgroup": "process group", "cudagraph": "CUDA graph"}.get(kind, kind)
 
 
 def article(kind: str) -> str:
@@ -1004,6 +1005,56 @@ def op_name_values() -> list[Value]:
     ]
 
 
+def op_frame_values(gpus: int) -> list[Value]:
+    """rt_torch_op_call_frame's frame: each whole call of op_call_values (but those with NULL
+    args, which a frame cannot hold) packed with room for 4 results, and frames wrong in
+    themselves. The frame goes to arena.frame, for check_frame_results."""
+    def framed(make_call, out_cap=4):
+        def make(arena: Arena):
+            op_number, array, n_args = make_call(arena)
+            values = list(array)[:n_args] if 0 <= n_args <= len(array) else list(array)
+
+            class Frame(ctypes.Structure):
+                _fields_ = [("op", c_int64), ("n_args", c_int64), ("out_cap", c_int64), ("written", c_int64),
+                            ("values", OpValue * (len(values) + 4))]
+
+            frame = arena.frame = arena.keep(Frame(op_number, n_args, out_cap, UNWRITTEN))
+            for i, value in enumerate(values):
+                frame.values[i] = value
+            for i in range(len(values), len(values) + 4):
+                frame.values[i].tag = UNWRITTEN
+            return ctypes.byref(frame)
+
+        return make
+
+    mm = op_call("", ("aten::mm", ""), [tensor(), tensor()]).make
+    return [Value(call.label, framed(call.make), call.expect, call.kind, call.words, 1, call.first)
+            for call in op_call_values(gpus) if "NULL args" not in call.label] + [
+        Value("NULL frame", lambda a: None, "error", ARGUMENT, ("the frame is NULL",), 1, True),
+        Value("mm, out_cap -1", framed(mm, -1), "error", ARGUMENT, ("out_cap is -1",), 1, True),
+        Value("mm, out_cap 0", framed(mm, 0), "error", ARGUMENT, ("returns 1 values but out has room for 0",)),
+    ]
+
+
+def check_frame_results(arena: Arena, returned, failed: bool) -> list[str]:
+    """What rt_torch_op_call_frame wrote: `written` -1 exactly when it failed; a returned handle
+    (freed by run_case) is its one result, a new tensor; other results as check_op_results
+    checks them."""
+    frame = getattr(arena, "frame", None)
+    if frame is None:
+        return []
+    written = frame.written
+    if failed != (written == -1):
+        return [f"written is {written} after a call that {'failed' if failed else 'succeeded'}"]
+    out = frame.values[len(frame.values) - 4 :]
+    first_new = written == 1 and out[0].tag == VALUE_TENSOR and not out[0].from_argument
+    if first_new != bool(returned) or (returned and out[0].ptr != returned):
+        return [f"returned {returned!r} with written {written} and a first result {out[0].tag}, {out[0].ptr!r}"]
+    if returned:
+        return ["wrote result slots past its one result"] if any(slot.tag != UNWRITTEN for slot in out[1:]) else []
+    return check_op_results([None, None, None, out, 4], written, failed, arena)
+
+
 def check_op_results(arguments: list, written: int, failed: bool, arena: Arena) -> list[str]:
     """What rt_torch_op_call wrote to out: nothing when it failed; else `written` results and
     nothing past them, each tensor either a new handle (freed here, which must work) or, with
@@ -1321,7 +1372,8 @@ def arguments(function: str, gpus: int) -> list[list[Value]]:
         after = params[index + 1] if index + 1 < len(params) else None
         # a handle (TorchTensor*), not an array of them or a place for one (TorchTensor**)
         kind = handle_kind(param.base) if param.type.count("*") == 1 else None
-        if kind and (makeable(kind) or kind == "event"):
+        # events and CUDA graphs exist only on a GPU: elsewhere their slots get only bad handles
+        if kind and (makeable(kind) or kind in ("event", "cudagraph")):
             slots.append(handle_values(kind, function, param.name))
         elif distributed and param.name in STRING_PARAMS and param.type == "char *":
             slots.append(text_values(function, param.name))
@@ -1347,8 +1399,13 @@ def arguments(function: str, gpus: int) -> list[list[Value]]:
             slots.append(dims_values(with_data=True))
         elif param.name == "dims":
             slots.append(reshape_values() if function.endswith("_reshape") else dims_values(with_data=False))
+        elif param.name in ("out_first", "out_second"):  # a graph pool id's two halves
+            slots.append([Value(f"{param.name}", lambda a: a.keep(ctypes.c_uint64())),
+                          Value(f"{param.name} NULL", lambda a: None, "error", ARGUMENT, (f"{param.name} is NULL",))])
         elif param.name == "managed":
             slots.append(dlpack_values())
+        elif param.name == "frame":
+            slots.append(op_frame_values(gpus))
         elif param.name == "op" and after is not None and after.name == "args":
             slots.append(op_call_values(gpus))
         elif param.name == "op":
@@ -1471,6 +1528,17 @@ def hand_written_cases() -> list[Case]:
     cases.append(Case("rt_torch_tensor_from_data", [odd_data, raw("dtype float64", 7)], None))
     odd_out = Value("unaligned out of 72 bytes", lambda a: [unaligned(a, 72), 72], width=2)
     cases.append(Case("rt_torch_torchtensor_copy_to", [tensor((3, 3), 7), odd_out], None))
+
+    # a batch release of every kind of handle: only the live tensor goes (once), made for the call
+    def batch(arena: Arena) -> list:
+        live = arena.tensor()
+        arena.owned.remove(("tensor", live))  # the call frees it
+        other = arena.stream() if HAS_STREAMS else None
+        handles = [live, arena.freed("tensor"), None, 0xDEADBEEF, other, live, live ^ 1 << 62]
+        return [arena.keep((c_void_p * len(handles))(*handles)), len(handles)]
+
+    cases.append(Case("rt_torch_torchtensor_finalize_many",
+                      [Value("handles [live, freed, NULL, 0xdeadbeef, a stream, live again, live flag flipped]", batch, width=2)], None))
     return cases
 
 
@@ -1553,7 +1621,7 @@ def distributed_cases() -> list[Case]:
 SENTINELS = {_native.NULL: None, _native.MINUS_1: -1, _native.MINUS_2: -2, _native.FALSE: False}
 # Functions that report nothing by design, so bad arguments cannot be seen to fail: the
 # capsule destructor (only NULL is safe outside CPython) and the finalizers (they ignore them).
-UNCHECKABLE = {"rt_torch_dlpack_capsule_destructor"} | {name for name in SIGNATURES if name.endswith("_finalize")}
+UNCHECKABLE = {"rt_torch_dlpack_capsule_destructor"} | {name for name in SIGNATURES if name.endswith(("_finalize", "_finalize_many"))}
 # Functions that read or clear the error slot, or (the uncheckable ones) leave it alone.
 ERROR_SLOT = {"rt_torch_last_error", "rt_torch_last_error_kind", "rt_torch_clear_error"} | UNCHECKABLE
 
@@ -1650,6 +1718,8 @@ def run_case(case: Case) -> list[str]:
             problems.append(f"the returned {returned} handle {result:#x} cannot be freed: {last_error()}")
     if function == "rt_torch_op_call":
         problems += check_op_results(arguments, result, failed, arena)
+    if function == "rt_torch_op_call_frame":
+        problems += check_frame_results(arena, result, failed)
     if function == "rt_torch_torchtensor_to_dlpack" and result:
         _dlpack.delete(result, arguments[1])
     if function == "rt_torch_tensor_from_dlpack" and not failed:

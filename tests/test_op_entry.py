@@ -9,6 +9,9 @@ the autouse fixture of conftest.py checks that no handle leaks.
 
 import ctypes
 import math
+import re
+import threading
+import traceback
 
 import numpy as np
 import pytest
@@ -521,3 +524,220 @@ def test_a_number_for_a_tensor_is_a_wrapped_number_as_in_torch():
         (result,) = call("aten::mul.Tensor", tensor(st.from_torch(theirs)), number)
         with st.TorchTensorWrapper(result.ptr) as product:
             assert product.dtype.name == str(dtype).removeprefix("torch.")
+
+
+# ---- the packed frame: rt_torch_op_call_frame --------------------------------------------------
+# The same call with its header, arguments and room for results in one buffer. It checks what
+# rt_torch_op_call checks and writes the same results (after the arguments), and also returns a
+# single new tensor's handle directly. st.ops calls every operator through it.
+
+
+class FrameHeader(ctypes.Structure):
+    """``RtTorchOpFrame``: op, n_args, out_cap, then `written`, set by the call."""
+
+    _fields_ = [("op", ctypes.c_int64), ("n_args", ctypes.c_int64), ("out_cap", ctypes.c_int64), ("written", ctypes.c_int64)]
+
+
+UNWRITTEN = -12345  # the tag of each result slot before a call: a slot still holding it was not written
+
+
+def frame_for(op_name: str, *args: Value, out_cap: int = 4, **keywords: Value):
+    """A frame calling ``op_name`` with these values (keywords named), its result slots marked."""
+    name, _, overload = op_name.partition(".")
+    values = list(args)
+    for key, value in keywords.items():
+        value.name_buffer = ctypes.create_string_buffer(key.encode())
+        value.name = ctypes.addressof(value.name_buffer)
+        values.append(value)
+
+    class Frame(ctypes.Structure):
+        _fields_ = [("header", FrameHeader), ("values", Value * (len(values) + out_cap))]
+
+    frame = Frame()
+    frame.header.op, frame.header.n_args, frame.header.out_cap = op(name, overload), len(values), out_cap
+    frame.header.written = UNWRITTEN
+    for index, value in enumerate(values):
+        frame.values[index] = value
+    for index in range(len(values), len(values) + out_cap):
+        frame.values[index].tag = UNWRITTEN
+    frame.keep = values  # what the values point to, alive as long as the frame
+    return frame
+
+
+def frame_call(frame, checked: bool = True):
+    """(the handle the call returned, or None; written; the result slots, written or not)."""
+    function = lib.rt_torch_op_call_frame if checked else lib.unchecked.rt_torch_op_call_frame
+    handle = function(ctypes.byref(frame))
+    return handle, frame.header.written, list(frame.values[frame.header.n_args :])
+
+
+def test_a_frame_returns_one_new_tensor_directly_and_as_its_result():
+    ours, theirs = pair((2, 3))
+    other, their_other = pair((2, 3), seed=1)
+    before = st.live_handles()
+    handle, written, results = frame_call(frame_for("aten::add.Tensor", tensor(ours), tensor(other), alpha=real(0.5)))
+    assert handle and written == 1
+    assert (results[0].tag, results[0].from_argument, results[0].ptr) == (VALUE_TENSOR, 0, handle)
+    assert [slot.tag for slot in results[1:]] == [UNWRITTEN] * 3
+    assert st.live_handles() == before + 1  # one handle, returned twice: the caller frees it once
+    assert_same(adopt(results[0]), torch.add(theirs, their_other, alpha=0.5))
+
+
+def test_a_frame_writes_the_other_results_and_returns_null():
+    ours, theirs = pair((2, 3))
+    other, their_other = pair((2, 3), seed=1)
+    # In place: the argument's own handle, which the caller already owns.
+    handle, written, results = frame_call(frame_for("aten::add_.Tensor", tensor(ours), tensor(other)))
+    assert handle is None and written == 1
+    assert (results[0].tag, results[0].from_argument, results[0].ptr) == (VALUE_TENSOR, 1, ours.handle)
+    theirs.add_(their_other)
+    assert_same(ours, theirs)
+    # out=: likewise the out argument.
+    target = st.from_numpy(np.zeros((2, 3), np.float32))
+    handle, written, results = frame_call(frame_for("aten::mul.out", tensor(ours), tensor(other), out=tensor(target)))
+    assert handle is None and written == 1 and (results[0].from_argument, results[0].ptr) == (1, target.handle)
+    assert_same(target, theirs * their_other)
+    # Two new tensors.
+    handle, written, results = frame_call(frame_for("aten::max.dim", tensor(ours), integer(1)))
+    assert handle is None and written == 2 and results[2].tag == UNWRITTEN
+    expected = torch.max(theirs, dim=1)
+    assert_same(adopt(results[0]), expected.values)
+    assert_same(adopt(results[1]), expected.indices)
+    # A value that is no tensor, a list of new tensors, and nothing at all.
+    handle, written, results = frame_call(frame_for("aten::is_leaf", tensor(ours)))
+    assert (handle, written, results[0].tag, results[0].int_value) == (None, 1, VALUE_BOOL, 1)
+    handle, written, results = frame_call(frame_for("aten::split.Tensor", tensor(ours), integer(1)))
+    assert handle is None and written == 1
+    for piece, want in zip(adopt_list(results[0]), torch.split(theirs, 1), strict=True):
+        assert_same(piece, want)
+    true = st.from_numpy(np.ones(1, np.float32))
+    handle, written, results = frame_call(frame_for("aten::_assert_async", tensor(true), out_cap=0))
+    assert (handle, written, results) == (None, 0, [])
+
+
+def test_a_frame_checks_what_rt_torch_op_call_checks():
+    """Each failure: NULL, written -1, the error of its kind naming rt_torch_op_call_frame, no
+    result written and no handle made."""
+    a, b = st.from_numpy(np.ones((2, 3), np.float32)), st.from_numpy(np.ones((4, 5), np.float32))
+    gone = st.from_numpy(np.ones(2, np.float32))
+    freed = gone.handle
+    gone.free()
+    frames = [
+        (frame_for("aten::mm", tensor(a), tensor(b)), ARGUMENT,
+         "aten::mm(float32[2, 3] on cpu, float32[4, 5] on cpu): mat1 and mat2 shapes cannot be multiplied"),
+        (frame_for("aten::mm", tensor(a), _value(VALUE_TENSOR, ptr=freed)), HANDLE, "argument 1: tensor handle"),
+        (frame_for("aten::mm", tensor(a), string("x")), TYPE, "argument 'mat2' must be Tensor, not a str"),
+        (frame_for("aten::mm", tensor(a), tensor(b), beta=integer(1)), TYPE, "has no argument named 'beta'"),
+        (frame_for("aten::select.int", tensor(a), integer(0), integer(5)), INDEX, "index 5 out of range"),
+        (frame_for("aten::max.dim", tensor(a), integer(0), out_cap=1), ARGUMENT, "aten::max.dim returns 2 values but out has room for 1"),
+    ]
+    for n_args, words in ((-1, "n_args is -1"), (1025, "n_args is 1025")):
+        bad = frame_for("aten::mm", tensor(a), tensor(a))
+        bad.header.n_args = n_args
+        frames.append((bad, ARGUMENT, words))
+    bad = frame_for("aten::mm", tensor(a), tensor(a))
+    bad.header.out_cap = -1
+    frames.append((bad, ARGUMENT, "out_cap is -1; it must be 0 or more"))
+    bad = frame_for("aten::mm", tensor(a), tensor(a))
+    bad.header.op = -1
+    frames.append((bad, ARGUMENT, "-1 is not an operator id"))
+    before = st.live_handles()
+    for frame, kind, words in frames:
+        with pytest.raises(BY_KIND[kind], match=re.escape(words)):
+            frame_call(frame)
+        handle, written, results = frame_call(frame, checked=False)
+        message, got = last_error()
+        assert (handle, written, got) == (None, -1, kind) and message.startswith("rt_torch_op_call_frame: ") and words in message
+        if 0 <= frame.header.n_args <= 2:
+            assert all(slot.tag == UNWRITTEN for slot in results), "a failed call wrote a result"
+    assert st.live_handles() == before
+    assert lib.unchecked.rt_torch_op_call_frame(None) is None
+    assert last_error() == ("rt_torch_op_call_frame: the frame is NULL", ARGUMENT)
+
+
+def test_frames_in_many_threads_keep_their_own_results_and_errors():
+    """Threads calling operators at once through the Python layers (each thread's own frame) and
+    through frames of their own: every result is the thread's, every error names its shapes."""
+    threads, rounds = 6, 300
+    failures = []
+    barrier = threading.Barrier(threads)
+
+    def work(index):
+        try:
+            n = 2 + index  # shapes no other thread uses
+            values = np.arange(n, dtype=np.float32) + index
+            x, y = st.from_numpy(values), st.from_numpy(values * 2)
+            wrong = st.from_numpy(np.ones(n + 1, np.float32))
+            barrier.wait(timeout=60)
+            for _ in range(rounds):
+                np.testing.assert_array_equal(st.ops.aten.add.Tensor(x, y).numpy(), values * 3)
+                np.testing.assert_array_equal(st.add(x, 1).numpy(), values + 1)
+                np.testing.assert_array_equal((x == y).numpy(), values == values * 2)
+                np.testing.assert_array_equal(x[1:].numpy(), values[1:])
+                assert float(x.sum(dim=0)) == float(values.sum())
+                maximum, where = st.ops.aten.max.dim(x, 0)
+                assert (float(maximum), int(where)) == (float(values.max()), n - 1)
+                with pytest.raises(st.SimpleTorchError, match=rf"float32\[{n}\] on cpu, float32\[{n + 1}\] on cpu"):
+                    st.ops.aten.add.Tensor(x, wrong)
+                handle, written, results = frame_call(frame_for("aten::mul.Tensor", tensor(x), tensor(y)))
+                assert written == 1 and results[0].ptr == handle
+                with st.TorchTensorWrapper(handle) as product:
+                    np.testing.assert_array_equal(product.numpy(), values * values * 2)
+        except BaseException:  # noqa: BLE001 - reported below, with the thread's index
+            failures.append(f"thread {index}:\n{traceback.format_exc()}")
+            barrier.abort()
+
+    workers = [threading.Thread(target=work, args=(index,)) for index in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert not failures, "\n".join(failures)
+
+
+# ---- the Python layers over it: one compiled function and one frame call per small operation --
+
+
+def test_every_layer_keeps_its_behaviour_on_the_fast_path():
+    """st.ops overloads and packets, the torch-shaped functions and methods, operators and
+    indexing each reach a compiled function; what they return and raise is as before: the same
+    object for in-place and out= results, wrapped numbers, autograd recorded, freed tensors
+    refused."""
+    ours, theirs = pair((4,))
+    other, their_other = pair((4,), seed=1)
+    for _ in range(3):  # the first call compiles; the next ones take the fast path
+        assert_same(st.ops.aten.add.Tensor(ours, other), theirs + their_other)
+        assert_same(st.ops.aten.add(ours, 2), theirs + 2)
+        assert_same(st.add(ours, other, alpha=2), torch.add(theirs, their_other, alpha=2))
+        assert_same(ours.sum(dim=0), theirs.sum(dim=0))
+        assert_same(ours == other, theirs == their_other)
+        assert_same(2 ** ours, 2**theirs)
+        assert_same(-ours, -theirs)
+        assert_same(ours[1:3], theirs[1:3])
+        assert_same(ours[:-1:2], theirs[:-1:2])
+        assert_same(ours[2], theirs[2])
+    counts = st.from_numpy(np.array([1, 2], np.int32))
+    for _ in range(2):
+        assert (counts + 3).dtype is st.int32 and st.add(counts, 2.5).dtype is st.float32  # wrapped numbers
+        assert (counts == 1).dtype is st.bool
+    target = st.from_numpy(np.zeros(4, np.float32))
+    for _ in range(2):
+        assert st.ops.aten.add_.Tensor(target, ours) is target
+        assert target.mul_(2) is target
+        assert st.ops.aten.add.out(ours, other, out=target) is target
+        same = target
+        same **= 1
+        assert same is target
+    assert_same(target, theirs + their_other)
+    leaf = st.from_numpy(np.ones(3, np.float32)).requires_grad_()
+    for _ in range(2):
+        assert st.mul(leaf, 2).grad_fn.name() == "MulBackward0"
+        assert leaf[1:].grad_fn.name() == "SliceBackward0" and (leaf == 1).grad_fn is None
+        assert leaf.sum(dim=0).grad_fn.name() == "SumBackward1"
+    gone = st.from_numpy(np.ones(4, np.float32))
+    gone.free()
+    for use in (lambda: st.ops.aten.add.Tensor(gone, ours), lambda: st.ops.aten.add(ours, gone), lambda: st.add(gone, 1),
+                lambda: gone.sum(dim=0), lambda: gone == ours, lambda: ours == gone, lambda: gone[1:3], lambda: gone[0],
+                lambda: -gone, lambda: st.ops.aten.add_.Tensor(ours, gone)):
+        with pytest.raises(st.FreedTensorError, match="already freed"):
+            use()

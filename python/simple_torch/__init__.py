@@ -95,7 +95,7 @@ autograd.install(TorchTensorWrapper)
 
 # Training's modules (nn, optim, utils) and checkpoint functions are imported on first use
 # (__getattr__ below): starting needs none of them, and they take about 70 ms to import.
-_LAZY_MODULES = {"distributed", "nn", "optim", "utils"}
+_LAZY_MODULES = {"cuda", "distributed", "nn", "optim", "utils"}
 _CHECKPOINTS = {"CheckpointError", "UnsafeCheckpointError", "load", "load_file", "save", "save_file"}
 
 # Methods that torch writes in Python, over the functions above.
@@ -115,7 +115,7 @@ del _name, _dtype, _value
 
 if TYPE_CHECKING:  # the functions made from schemas at run time, as generated stubs (_stubs.py)
     from ._generated import *  # noqa: F403
-    from . import distributed, nn, optim, utils
+    from . import cuda, distributed, nn, optim, utils
     from .serialization import CheckpointError, UnsafeCheckpointError, load, load_file, save, save_file
 
 

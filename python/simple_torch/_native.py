@@ -45,6 +45,7 @@ GENERATOR = c_void_p
 STORE = c_void_p
 GROUP = c_void_p
 WORK = c_void_p
+CUDA_GRAPH = c_void_p
 _INT64_P = POINTER(c_int64)
 _TENSORS = POINTER(TENSOR)  # an array of handles (const TorchTensor *const *)
 
@@ -161,6 +162,16 @@ SIGNATURES = {
     "rt_torch_torchevent_elapsed_time": (c_double, (EVENT, EVENT), MINUS_1),
     "rt_torch_torchevent_free": (None, (EVENT,), VOID),
     "rt_torch_torchevent_finalize": (None, (EVENT,), NEVER),
+    # CUDA graphs (cuda.py): a graph pool id is two uint64 (first, second); (0, 0) a new private pool
+    "rt_torch_cuda_graph_create": (CUDA_GRAPH, (c_int32,), NULL),
+    "rt_torch_torchcudagraph_capture_begin": (c_bool, (CUDA_GRAPH, c_uint64, c_uint64, c_int32), FALSE),
+    "rt_torch_torchcudagraph_capture_end": (c_bool, (CUDA_GRAPH,), FALSE),
+    "rt_torch_torchcudagraph_replay": (c_bool, (CUDA_GRAPH,), FALSE),
+    "rt_torch_torchcudagraph_reset": (c_bool, (CUDA_GRAPH,), FALSE),
+    "rt_torch_torchcudagraph_pool": (c_bool, (CUDA_GRAPH, POINTER(c_uint64), POINTER(c_uint64)), FALSE),
+    "rt_torch_cuda_graph_pool_handle": (c_bool, (POINTER(c_uint64), POINTER(c_uint64)), FALSE),
+    "rt_torch_torchcudagraph_free": (None, (CUDA_GRAPH,), VOID),
+    "rt_torch_torchcudagraph_finalize": (None, (CUDA_GRAPH,), NEVER),
     # CUDA memory
     "rt_torch_cuda_memory_allocated": (c_int64, (c_int32,), MINUS_1),
     "rt_torch_cuda_max_memory_allocated": (c_int64, (c_int32,), MINUS_1),
@@ -247,10 +258,13 @@ SIGNATURES = {
     "rt_torch_op_find": (c_int64, (c_char_p, c_char_p), MINUS_1),
     "rt_torch_op_schema": (c_char_p, (c_int64,), NULL),
     "rt_torch_op_call": (c_int64, (c_int64, c_void_p, c_int64, c_void_p, c_int64), MINUS_1),
+    # the same call packed in one buffer (RtTorchOpFrame + Values): NULL unless one new tensor
+    "rt_torch_op_call_frame": (TENSOR, (c_void_p,), MAYBE_NULL),
     # memory
     "rt_torch_torchtensor_free": (None, (TENSOR,), VOID),
     # for finalizers: like _free, but it leaves the error slot alone and reports nothing
     "rt_torch_torchtensor_finalize": (None, (TENSOR,), NEVER),
+    "rt_torch_torchtensor_finalize_many": (c_int64, (c_void_p, c_int64), NEVER),  # handles packed as uint64s
 }
 
 
@@ -375,8 +389,10 @@ _PYTHON_NAMES = {
     "rt_torch_stream_create": "Stream",
     "rt_torch_stream_current": "Stream.current",
     "rt_torch_event_create": "Event",
+    "rt_torch_cuda_graph_create": "cuda.CUDAGraph",
     "rt_torch_generator_create": "Generator",
     "rt_torch_op_call": "",
+    "rt_torch_op_call_frame": "",
     "rt_torch_autograd_backward": "backward",
     "rt_torch_autograd_grad": "autograd.grad",
     "rt_torch_autograd_function_apply": "Function.apply",
@@ -390,6 +406,7 @@ _PYTHON_NAMES = {
 _PREFIXES = (("rt_torch_torchtensor_", "Tensor."), ("rt_torch_torchstream_", "Stream."), ("rt_torch_torchevent_", "Event."),
              ("rt_torch_torchgenerator_", "Generator."), ("rt_torch_torchstore_", "Store."),
              ("rt_torch_torchprocessgroup_", "distributed."), ("rt_torch_torchwork_", "Work."),
+             ("rt_torch_torchcudagraph_", "CUDAGraph."),
              ("rt_torch_tensor_", "tensor_"), ("rt_torch_cuda_", "cuda."), ("rt_torch_", ""))
 _C_NAME = re.compile(r"^(rt_torch_\w+): ")
 

@@ -7,13 +7,14 @@ class itself keeps only what the schemas cannot give (ownership, devices, DLPack
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import operator
 
 from . import ops
 from ._native import lib
 from .dtypes import DType
-from .errors import ArgumentError
+from .errors import ArgumentError, SimpleTorchError
 
 #: ``repr`` shows every value of tensors with at most this many elements, and a summary (the
 #: first and last three along each dimension) of larger ones, as torch does.
@@ -105,6 +106,25 @@ class _Protocols:
         return ops.aten.mH.default(self)
 
     def __getitem__(self, index) -> Tensor:
+        # The most common indices, a slice and an int, as the one aten call each that _indexed
+        # below would make, through its compiled function. If it fails, _indexed runs and raises
+        # what torch raises for that index (a 0-d tensor has no dimension to index, for instance).
+        kind = type(index)
+        if kind is slice:
+            start, stop, step = index.start, index.stop, index.step
+            fast = (_INDEXERS or _indexers()).get((type(start), type(stop), type(step)))
+            if fast is not None and (step is None or step > 0):
+                try:
+                    return fast(self, 0, start, stop, 1 if step is None else step)
+                except (SimpleTorchError, OverflowError):
+                    pass
+        elif kind is int:
+            fast = (_INDEXERS or _indexers())[int]
+            if fast is not None:
+                try:
+                    return fast(self, 0, index)
+                except (SimpleTorchError, OverflowError):
+                    pass
         view, advanced = _indexed(self, index)
         if advanced is None:
             return view if view is not self else ops.aten.alias.default(self)
@@ -174,6 +194,21 @@ def install(cls) -> None:
 
 _DUNDERS = {"__len__", "__iter__", "__contains__", "__bool__", "__int__", "__float__", "__complex__", "__index__",
             "__format__", "__getitem__", "__setitem__", "__repr__"}
+
+
+#: The compiled functions (see ops._fast_call) of the indices that __getitem__ takes without
+#: _indexed, made on first use by _indexers: aten::select.int(self, dim, index) for an int, and
+#: aten::slice.Tensor(self, dim, start, end, step) for a slice, by the types of its start, stop
+#: and step (each an int or None).
+_INDEXERS: dict = {}
+
+
+def _indexers() -> dict:
+    none = type(None)
+    _INDEXERS[int] = ops.aten.select.int._compiled((Tensor, int, int), 3)
+    for start, stop, step in itertools.product((int, none), repeat=3):
+        _INDEXERS[start, stop, step] = ops.aten.slice.Tensor._compiled((Tensor, int, start, stop, int), 5)
+    return _INDEXERS
 
 
 def _indexed(tensor: Tensor, index):
@@ -250,17 +285,33 @@ UNARY_OPERATORS = {"__neg__": "neg", "__pos__": "positive", "__abs__": "abs", "_
 
 
 def _install_operators() -> None:
+    # Each operator remembers, by the other operand's type, the fast function of the overload its
+    # packet chooses for the two operands (any tensor type packs the same): one look-up, then one
+    # compiled function and one library call (see ops._fast_call).
     def binary(aten_name: str, reflected: bool):
+        compiled: dict = {}
+
         def operator_(self, other):
+            fast = compiled.get(type(other))
+            if fast is not None:
+                return fast(other, self) if reflected else fast(self, other)
             if not isinstance(other, (Tensor, numbers.Number)):
                 return NotImplemented
-            packet = getattr(ops.aten, aten_name)
-            return packet(other, self) if reflected else packet(self, other)
+            operands = (other, self) if reflected else (self, other)
+            return _first_call(getattr(ops.aten, aten_name), operands, compiled, type(other))
 
         return operator_
 
     def unary(aten_name: str):
-        return lambda self: getattr(ops.aten, aten_name)(self)
+        compiled: dict = {}
+
+        def operator_(self):
+            fast = compiled.get(type(self))
+            if fast is not None:
+                return fast(self)
+            return _first_call(getattr(ops.aten, aten_name), (self,), compiled, type(self))
+
+        return operator_
 
     for name, (aten_name, reflected) in BINARY_OPERATORS.items():
         setattr(Tensor, name, binary(aten_name, reflected))
@@ -268,3 +319,12 @@ def _install_operators() -> None:
         setattr(Tensor, name, unary(aten_name))
 
 
+def _first_call(packet, operands: tuple, compiled: dict, key):
+    """Calls ``packet`` with ``operands``, keeping the chosen overload's fast function in
+    ``compiled[key]`` when the operands' types alone chose it."""
+    overload, by_types = packet._choose(operands, {})
+    fast = overload._compiled(tuple(map(type, operands)), len(operands)) if by_types else None
+    if fast is None:
+        return overload(*operands)
+    compiled[key] = fast
+    return fast(*operands)

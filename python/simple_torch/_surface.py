@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import ops
 from .errors import ArgumentTypeError
+from .ops import _key
 
 
 def native_functions_yaml() -> Path | None:
@@ -76,28 +77,36 @@ def _tensor_overload(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
     return _TENSOR_OVERLOADS[key]
 
 
-def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
+def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict, compiled: dict | None = None, key=None):
     """Calls ``packet`` as torch's Python bindings would: ``input=`` names ``self``, and sizes may
-    come as separate ints (``x.view(2, 3)`` for ``view(Tensor self, SymInt[] size)``)."""
+    come as separate ints (``x.view(2, 3)`` for ``view(Tensor self, SymInt[] size)``). When the
+    argument types alone chose the overload, its fast function for them goes into
+    ``compiled[key]``, for the next call with these types (see method and function)."""
     if "input" in kwargs:
         kwargs = dict(kwargs)
         kwargs["self"] = kwargs.pop("input")
+        compiled = None  # the renaming is not in the fast function
     if "requires_grad" in kwargs:
         return _factory_requiring_grad(packet, args, kwargs)
     if packet.name in _NUMBERS_AS_TENSORS and (overload := _tensor_overload(packet, args, kwargs)) is not None:
-        return overload(*args, **kwargs)
-    try:
-        overload = packet.resolve(args, kwargs)
-    except ArgumentTypeError as error:
-        for packed in _varargs(args):
-            try:
-                overload = packet.resolve(packed, kwargs)
-            except ArgumentTypeError:
-                continue
-            args = packed
-            break
-        else:
-            raise error from None
+        by_types = True  # _tensor_overload chooses by the types
+    else:
+        try:
+            overload, by_types = packet._choose(args, kwargs)
+        except ArgumentTypeError as error:
+            for packed in _varargs(args):
+                try:
+                    overload = packet.resolve(packed, kwargs)
+                except ArgumentTypeError:
+                    continue
+                args, by_types = packed, False  # the repacking is not in the fast function
+                break
+            else:
+                raise error from None
+    if by_types and compiled is not None:
+        fast = overload._compiled(tuple(map(type, (*args, *kwargs.values()))), len(args), tuple(kwargs))
+        if fast is not None:
+            compiled[key] = fast
     return overload(*args, **kwargs)
 
 
@@ -130,9 +139,16 @@ def method(name: str):
         [3.0, 3.0]
     """
     packet = getattr(ops.aten, name)
+    compiled: dict = {}  # the types of a call (self's, the arguments', then the keywords') -> its fast function
 
+    # The fast path: one look-up of the types, then the overload's compiled function (see _call).
     def call(self, /, *args, **kwargs):
-        return _call(packet, (self, *args), kwargs)
+        values = (self, *args, *kwargs.values()) if kwargs else (self, *args)
+        key = _key(values, kwargs)
+        fast = compiled.get(key)
+        if fast is not None:
+            return fast(*values)
+        return _call(packet, (self, *args), kwargs, compiled, key)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = f"``aten::{name}`` as a Tensor method (``self`` is this tensor). Its schemas:\n\n{packet.__doc__}"
@@ -147,9 +163,16 @@ def function(name: str):
         [1.0, 0.0]
     """
     packet = getattr(ops.aten, name)
+    compiled: dict = {}  # the types of a call (the arguments', then the keywords') -> its fast function
 
+    # The fast path, as in method().
     def call(*args, **kwargs):
-        return _call(packet, args, kwargs)
+        values = (*args, *kwargs.values()) if kwargs else args
+        key = _key(values, kwargs)
+        fast = compiled.get(key)
+        if fast is not None:
+            return fast(*values)
+        return _call(packet, args, kwargs, compiled, key)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = f"``aten::{name}``. Its schemas:\n\n{packet.__doc__}"

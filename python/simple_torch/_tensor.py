@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import numbers
 import operator
 import struct
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import _dlpack, _protocols, _surface, ops
+from . import _dlpack, _protocols, _release, _surface, ops
 from ._native import int64_array, lib
 from .config import default_device_code, dl, resolve_device
 from .devices import Device
@@ -76,6 +77,29 @@ def _owned(handle, *operands) -> TorchTensorWrapper:
     for operand in operands:
         operand._live()
     raise lib.last_exception()
+
+
+def _binary_method(name: str, export, doc: str):
+    """The method ``name`` ("add", "sub", "mul" or "div"): two tensors through the typed
+    ``export``, with the result wrapped inline (the hot path); a number through
+    ``TorchTensorWrapper._binary``; keywords (``alpha=``, ``rounding_mode=``, ``out=``) through
+    the operator's own overloads."""
+
+    def method(self, other, **options) -> TorchTensorWrapper:
+        if not options and isinstance(other, TorchTensorWrapper):
+            handle = export(self._handle, other._handle)
+            if handle:
+                result = _new(TorchTensorWrapper)
+                result._handle = handle
+                return result
+            return _owned(handle, self, other)  # raises the call's error
+        if options:
+            return _surface.method(name)(self, other, **options)
+        return self._binary(name, other)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = doc
+    return method
 
 
 def _dtype_code(dtype) -> int:
@@ -341,57 +365,30 @@ class TorchTensorWrapper(_GeneratedMethods):
         overload = getattr(ops.aten, name).Tensor
         return overload(other, self) if reflected else overload(self, other)
 
-    def add(self, other, **options) -> TorchTensorWrapper:
-        """Element-wise sum with a tensor or a number, broadcasting (also ``self + other``).
+    add = _binary_method("add", _add, """Element-wise sum with a tensor or a number, broadcasting (also ``self + other``).
 
         Example:
             >>> TorchTensorWrapper.tensor_ones([2]).add(1).tolist()
             [2.0, 2.0]
-        """
-        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
-            return _surface.method("add")(self, other, **options)
-        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
-            return _owned(_add(self._handle, other._handle), self, other)
-        return self._binary("add", other)
-
-    def sub(self, other, **options) -> TorchTensorWrapper:
-        """Element-wise difference, broadcasting (also ``self - other``).
+        """)
+    sub = _binary_method("sub", _sub, """Element-wise difference, broadcasting (also ``self - other``).
 
         Example:
             >>> (TorchTensorWrapper.tensor_ones([2]) - 3).tolist()
             [-2.0, -2.0]
-        """
-        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
-            return _surface.method("sub")(self, other, **options)
-        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
-            return _owned(_sub(self._handle, other._handle), self, other)
-        return self._binary("sub", other)
-
-    def mul(self, other, **options) -> TorchTensorWrapper:
-        """Element-wise product, broadcasting (also ``self * other``).
+        """)
+    mul = _binary_method("mul", _mul, """Element-wise product, broadcasting (also ``self * other``).
 
         Example:
             >>> (TorchTensorWrapper.tensor_ones([2]) * 4).tolist()
             [4.0, 4.0]
-        """
-        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
-            return _surface.method("mul")(self, other, **options)
-        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
-            return _owned(_mul(self._handle, other._handle), self, other)
-        return self._binary("mul", other)
-
-    def div(self, other, **options) -> TorchTensorWrapper:
-        """Element-wise true division, broadcasting (also ``self / other``).
+        """)
+    div = _binary_method("div", _div, """Element-wise true division, broadcasting (also ``self / other``).
 
         Example:
             >>> (TorchTensorWrapper.tensor_ones([2]) / 4).tolist()
             [0.25, 0.25]
-        """
-        if options:  # alpha=, rounding_mode=, out=: the operator's own overloads
-            return _surface.method("div")(self, other, **options)
-        if type(other) is TorchTensorWrapper:  # the common case, without _binary's checks
-            return _owned(_div(self._handle, other._handle), self, other)
-        return self._binary("div", other)
+        """)
 
     def matmul(self, other: TorchTensorWrapper) -> TorchTensorWrapper:
         """Matrix product with ``torch.matmul``'s rules (also ``self @ other``).
@@ -402,7 +399,12 @@ class TorchTensorWrapper(_GeneratedMethods):
         """
         if not isinstance(other, TorchTensorWrapper):
             raise TypeError(f"matmul needs a TorchTensorWrapper, got {type(other).__name__}")
-        return _owned(_matmul(self._handle, other._handle), self, other)
+        handle = _matmul(self._handle, other._handle)
+        if handle:  # _owned, inline: a Python call less on the hottest paths
+            result = _new(TorchTensorWrapper)
+            result._handle = handle
+            return result
+        return _owned(handle, self, other)
 
     def relu(self) -> TorchTensorWrapper:
         """``max(x, 0)`` element-wise.
@@ -411,7 +413,12 @@ class TorchTensorWrapper(_GeneratedMethods):
             >>> TorchTensorWrapper.from_list([-1.0, 2.0]).relu().tolist()
             [0.0, 2.0]
         """
-        return _owned(_relu(self._handle), self)
+        handle = _relu(self._handle)
+        if handle:
+            result = _new(TorchTensorWrapper)
+            result._handle = handle
+            return result
+        return _owned(handle, self)
 
     # -- properties -------------------------------------------------------------------------
 
@@ -778,13 +785,21 @@ class TorchTensorWrapper(_GeneratedMethods):
         """
         return self._handle is None
 
-    def __del__(self):
+    def __del__(self, _deferrable=_release.DEFERRABLE, _pending=_release.pending, _queue=_release.pending.append,
+                _batch=_release.BATCH, _drain=_release.drain):
         # Not _free: a collection can run between another call and the read of its error
-        # message, and must not clear it. The cheapest correct release: one C call, no lookup.
+        # message, and must not clear it. A small CPU tensor's handle joins the queue of
+        # _release.py, released with others in one call; any other is released at once. (The
+        # defaults bind what the hot path uses, as fast locals.)
         handle = self._handle
         if handle is not None:
             try:
-                _finalize(handle)
+                if handle & _deferrable:
+                    _queue(handle)
+                    if len(_pending) >= _batch:
+                        _drain(wait=False)
+                else:
+                    _finalize(handle)
             except Exception:  # nothing can be raised from here, not even at interpreter exit
                 pass
 
@@ -961,6 +976,22 @@ class _BorrowedTensor(TorchTensorWrapper):
 
 #: A shorter name for the wrapper.
 Tensor = TorchTensorWrapper
+
+def _release_at_once(self) -> None:
+    """``__del__`` once the interpreter exits: nothing drains the queue any more."""
+    handle = self._handle
+    if handle is not None:
+        try:
+            _finalize(handle)
+        except Exception:
+            pass
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    _release.drain()
+    TorchTensorWrapper.__del__ = _release_at_once
+
 
 _protocols.install(TorchTensorWrapper)
 ops.Tensor, ops._owned, ops.scalar_tensor = TorchTensorWrapper, _owned, scalar_tensor

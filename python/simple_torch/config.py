@@ -85,7 +85,7 @@ class Config:
         <DType.float64: 7>
     """
 
-    __slots__ = ("_values", "_sources", "_resolved_default")
+    __slots__ = ("_values", "_sources", "_resolved_default", "_factory_options")
 
     def __init__(self):
         self._set_all({key: (default, _DEFAULT_SOURCE) for key, (_, default) in _KEYS.items()})
@@ -94,11 +94,13 @@ class Config:
         object.__setattr__(self, "_values", {key: value for key, (value, _) in settings.items()})
         object.__setattr__(self, "_sources", {key: source for key, (_, source) in settings.items()})
         object.__setattr__(self, "_resolved_default", None)
+        object.__setattr__(self, "_factory_options", None)
 
     def _set(self, key: str, value) -> None:
         self._values[key] = value
         self._sources[key] = "set in code"
         object.__setattr__(self, "_resolved_default", None)
+        object.__setattr__(self, "_factory_options", None)
 
     @property
     def default_device(self) -> Device:
@@ -434,6 +436,19 @@ def default_device_code() -> int:
         code = resolve_device().code
         object.__setattr__(dl, "_resolved_default", code)
     return code
+
+
+def factory_options() -> tuple[int, int]:
+    """The ABI codes (dtype, device) of a floating factory given neither (``st.zeros(3)``): the
+    default dtype if it is a floating one (else float32, as torch), and the default device after
+    the fallback policy. Resolved once per config change, so that a factory call does no work
+    for its defaults."""
+    options = dl._factory_options
+    if options is None:
+        dtype = dl.default_dtype if dl.default_dtype.is_floating_point else DType.float32
+        options = (int(dtype), default_device_code())
+        object.__setattr__(dl, "_factory_options", options)
+    return options
 
 
 def auto_device() -> Device:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import functools
 import numbers
+import struct
 from typing import Any, Callable, Sequence, TypeVar, cast
 
 from . import ops
 from ._native import lib
-from ._tensor import TorchTensorWrapper, _device_code, _sizes
-from .config import dl
+from ._tensor import _DIMS_PACKERS, TorchTensorWrapper, _device_code, _dims_arg, _owned, _sizes, _zeros, _ones, _randn
+from .config import dl, factory_options
 from .devices import Device
 from .dtypes import DType
 from .generators import Generator
@@ -44,6 +45,24 @@ def _floating(dtype) -> DType:
     return dl.default_dtype if dl.default_dtype.is_floating_point else DType.float32
 
 
+def _typed_factory(export, size: tuple, dtype, device, requires_grad: bool, policy) -> TorchTensorWrapper:
+    """zeros, ones or randn through its typed ``export``. The common call (sizes only) does no
+    work for its defaults, which config.factory_options resolves once per config change, and
+    packs the sizes with one ``struct`` call."""
+    if len(size) == 1 and type(size[0]) is not int and not isinstance(size[0], numbers.Integral):
+        size = size[0]  # st.zeros((2, 3)) as st.zeros(2, 3)
+    if dtype is None and device is None and policy is None:
+        options = dl._factory_options or factory_options()
+    else:
+        options = (_floating(dtype), _device_code(device, policy))
+    try:
+        handle = export(_DIMS_PACKERS[len(size)].pack(*size), len(size), *options)
+    except (struct.error, TypeError, IndexError):  # not a sequence of int64s: _dims_arg says why
+        handle = export(*_dims_arg(size), *options)
+    made = _owned(handle)
+    return made.requires_grad_() if requires_grad else made
+
+
 _Factory = TypeVar("_Factory", bound=Callable[..., TorchTensorWrapper])
 
 
@@ -59,7 +78,6 @@ def _factory(function: _Factory) -> _Factory:
     return cast(_Factory, factory)
 
 
-@_factory
 def zeros(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """A tensor of zeros, as ``torch.zeros``: ``st.zeros(2, 3)`` or ``st.zeros((2, 3))``; the dtype
     and device default to the ``dl`` config's (float32 on the CPU unless configured).
@@ -68,11 +86,9 @@ def zeros(*size: _Size, dtype: _DType = None, device: _Device = None, requires_g
         >>> st.zeros(2, 3).shape
         st.Size([2, 3])
     """
-    # the typed export: the fastest path, with the same defaults
-    return TorchTensorWrapper.tensor_zeros(*size, dtype=_floating(dtype), device=device, policy=policy)
+    return _typed_factory(_zeros, size, dtype, device, requires_grad, policy)
 
 
-@_factory
 def ones(*size: _Size, dtype: _DType = None, device: _Device = None, requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """A tensor of ones, as ``torch.ones``.
 
@@ -80,8 +96,7 @@ def ones(*size: _Size, dtype: _DType = None, device: _Device = None, requires_gr
         >>> st.ones(2).tolist()
         [1.0, 1.0]
     """
-    # the typed export: the fastest path, with the same defaults
-    return TorchTensorWrapper.tensor_ones(*size, dtype=_floating(dtype), device=device, policy=policy)
+    return _typed_factory(_ones, size, dtype, device, requires_grad, policy)
 
 
 @_factory
@@ -130,7 +145,6 @@ def rand(*size: _Size, generator: Generator | None = None, dtype: _DType = None,
     return ops.aten.rand(_sizes(size), generator=generator, dtype=_floating(dtype), device=_device(device, policy))
 
 
-@_factory
 def randn(*size: _Size, generator: Generator | None = None, dtype: _DType = None, device: _Device = None,
           requires_grad: bool = False, policy: str | None = None) -> TorchTensorWrapper:
     """Standard normal samples, as ``torch.randn`` (the same numbers after the same
@@ -141,9 +155,9 @@ def randn(*size: _Size, generator: Generator | None = None, dtype: _DType = None
         st.Size([2, 2])
     """
     if generator is not None:
-        return ops.aten.randn.generator(_sizes(size), generator=generator, dtype=_floating(dtype), device=_device(device, policy))
-    # the typed export: the fastest path, with the same defaults
-    return TorchTensorWrapper.tensor_randn(*size, dtype=_floating(dtype), device=device, policy=policy)
+        made = ops.aten.randn.generator(_sizes(size), generator=generator, dtype=_floating(dtype), device=_device(device, policy))
+        return made.requires_grad_() if requires_grad else made
+    return _typed_factory(_randn, size, dtype, device, requires_grad, policy)
 
 
 @_factory

@@ -32,11 +32,23 @@ from .dtypes import DType, Layout, MemoryFormat
 from .errors import ArgumentTypeError, SimpleTorchError
 from .generators import Generator
 
-_call = lib.unchecked.rt_torch_op_call
+
+def _without_argtypes(function):
+    """``function``, the same C function, declared with no argument types: ctypes then passes a
+    buffer as its address without a ``from_param`` call, 0.1 µs less per call. Only for
+    rt_torch_op_call_frame, which is only ever given a frame (a ctypes buffer)."""
+    try:
+        address = ctypes.cast(function, ctypes.c_void_p).value
+    except ctypes.ArgumentError:  # no library: keep its stand-in, which says why when called
+        return function
+    return ctypes.CFUNCTYPE(ctypes.c_void_p)(address)
+
+
+_call = _without_argtypes(lib.unchecked.rt_torch_op_call_frame)
 
 
 def _error() -> SimpleTorchError:
-    """The exception for the thread's last failed ``rt_torch_op_call``."""
+    """The exception for the thread's last failed ``rt_torch_op_call_frame``."""
     return lib.last_exception("the operator")
 
 
@@ -73,6 +85,9 @@ def _operators() -> dict[str, dict[str, list[tuple[str, int, str]]]]:
 #: The layout of one Value, as ``struct`` packs it (checked against ctypes below).
 _VALUE = struct.Struct("=iiQqddQq")
 assert _VALUE.size == ctypes.sizeof(Value)
+#: The header of a frame (RtTorchOpFrame): op, n_args, out_cap and written; the Values follow.
+_HEADER = struct.Struct("=qqqq")
+_WRITTEN = struct.Struct("=24xq")  # the header's `written` alone
 
 #: Set by tensor.py, which imports this module: the wrapper class, the function that wraps a new
 #: handle, and the one that makes a 0-d tensor of a number.
@@ -431,6 +446,23 @@ class _Param:
 # ---- overloads and packets -------------------------------------------------------------------
 
 
+def _key(values: tuple, kwargs: dict) -> tuple:
+    """The key under which a call's fast function is kept: the types of ``values`` (the
+    arguments given by position, then those given by keyword), then the keywords. Spelled out
+    for one to three values, for which map() and tuple() cost more than the rest of the call's
+    look-up."""
+    count = len(values)
+    if count == 2:
+        key = (type(values[0]), type(values[1]))
+    elif count == 1:
+        key = (type(values[0]),)
+    elif count == 3:
+        key = (type(values[0]), type(values[1]), type(values[2]))
+    else:
+        key = tuple(map(type, values))
+    return key + tuple(kwargs) if kwargs else key
+
+
 class OpOverload:
     """One operator overload, e.g. ``st.ops.aten.add.Tensor``: callable with positional and
     keyword arguments as its schema (the ``__doc__``) names them; left-out arguments take the
@@ -519,17 +551,29 @@ class OpOverload:
         return all(param.type.fits(value, strict) for param, value, _ in bound)
 
     def __call__(self, /, *args, **kwargs):  # '/': an operator's argument may be called self
-        # The fast path: a call made once for these argument types and keywords (see _fast_call).
+        # The fast path: the function compiled for these argument types and keywords.
         values = (*args, *kwargs.values()) if kwargs else args
-        key = (*map(type, values), *kwargs) if kwargs else tuple(map(type, args))
+        fast = self._fast.get(_key(values, kwargs), _UNSEEN)
+        if fast is _UNSEEN:
+            fast = self._compiled(tuple(map(type, values)), len(args), tuple(kwargs))
+        if fast is not None:
+            return fast(*values)
+        return self._general(args, kwargs)
+
+    def _compiled(self, types: tuple, positional: int, names: tuple = ()):
+        """The fast function for calls whose arguments have exactly these types (the first
+        ``positional`` given by position, the others by these ``names``), made on first use (see
+        _fast_call); None if such calls need the general path. It takes the argument values
+        positionally, keyword ones last."""
+        key = types + names  # as _key makes it
         fast = self._fast.get(key, _UNSEEN)
         if fast is _UNSEEN:
-            fast = self._fast[key] = _fast_call(self, tuple(map(type, values)), len(args), tuple(kwargs))
-        if fast is not None:
-            try:
-                return fast(values)
-            except struct.error:  # a freed tensor's handle is None: the general path says so
-                pass
+            fast = self._fast[key] = _fast_call(self, types, positional, names)
+        return fast
+
+    def _general(self, args: tuple, kwargs: dict):
+        """Any call: each argument bound to its parameter and converted as its type allows
+        (lists, strings, conversions), or refused with a message that names it."""
         keep, tensors, fields = [], {}, []
         try:
             bound = self._bind(args, kwargs)
@@ -543,49 +587,118 @@ class OpOverload:
                 raise ArgumentTypeError(message) from None
             except struct.error:  # a number too large for the library's 64 bits
                 raise OverflowError(f"{self.qualified_name}() argument '{param.name}': {value!r} does not fit in 64 bits") from None
-        packed = b"".join(fields)
-        out = _out_buffer(self._returns)
-        written = _call(self.op_id, packed, len(bound), out, self._returns)
+        # Into the frame only now that every value is packed: packing one may call operators
+        # (a tensor's item()), which use this thread's frame too.
+        packed = _HEADER.pack(self.op_id, len(fields), self._returns, 0) + b"".join(fields)
+        frame = _frame(len(fields) + self._returns)
+        ctypes.memmove(frame, packed, len(packed))
+        _call(frame)  # a new tensor it returns is also the first result, read below with the others
+        written = _WRITTEN.unpack_from(frame)[0]
         if written < 0:
             raise _error()
-        return self._results(out, written, tensors)
+        return self._results(frame, len(packed), written, tensors)
 
-    def _results(self, out, written: int, tensors: dict):
+    def _finish(self, frame, arguments: tuple, offset: int):
+        """The results of a fast call (see _fast_call) that are not one new tensor, from the
+        frame: ``offset`` is where they start."""
+        written = _WRITTEN.unpack_from(frame)[0]
+        if written < 0:
+            raise _error()
+        return self._results(frame, offset, written, _ArgumentTensors(arguments))
+
+    def _results(self, frame, offset: int, written: int, tensors: dict):
         if written == 1:
-            return _result(self, out, 0, tensors)
+            return _result(self, frame, offset, tensors)
         if written == 0:
             return None
-        results = [_result(self, out, index, tensors) for index in range(written)]
+        results = [_result(self, frame, offset + index * _VALUE.size, tensors) for index in range(written)]
         return self._result_type(*results) if self._result_type else tuple(results)
 
 
 _UNSEEN = object()
 
-#: The Value fields each (schema type, Python type) packs to, as code over ``a[i]``: the fast
-#: path's whole conversion. Anything not here (lists, names, conversions) takes the general path.
+# ---- the frame, and the fast path --------------------------------------------------------------
+# Every call goes through rt_torch_op_call_frame, with the whole call (a header, the argument
+# Values, room for the results) in one buffer per thread: ctypes converts one pointer, and the
+# library returns a new tensor's handle directly, so that the common call reads nothing back. The
+# library reads a frame before the operator runs and writes it after, so an operator that runs
+# Python (a hook, a custom function) may call operators with the same frame meanwhile.
+
+#: Values a thread's frame holds: far more than any operator's arguments and results together
+#: (a larger call gets a buffer of its own).
+_FRAME_VALUES = 64
+_local = threading.local()
+
+
+def _new_frame():
+    """This thread's frame, made on its first call."""
+    frame = _local.frame = ctypes.create_string_buffer(_HEADER.size + _FRAME_VALUES * _VALUE.size)
+    return frame
+
+
+def _frame(values: int):
+    """A frame with room for ``values`` Values: this thread's, unless the call is larger."""
+    if values > _FRAME_VALUES:
+        return ctypes.create_string_buffer(_HEADER.size + values * _VALUE.size)
+    frame = getattr(_local, "frame", None)
+    return _new_frame() if frame is None else frame
+
+
+#: Where the fields of a Value that the fast path sets lie: (offset, struct code). Fields left
+#: out are packed as zero bytes (struct's padding), so that a call packs two fields per value.
+_FIELDS = {"tag": (0, "i"), "name": (8, "Q"), "int_value": (16, "q"), "real": (24, "d"), "ptr": (40, "Q")}
+
+#: The tag, and the field it uses, that each (schema type, Python type) packs to, with the
+#: field's value as an expression of the argument ``{a}``: the fast path's whole conversion.
+#: Anything not here (lists, strings, conversions) takes the general path.
 _FAST_FIELDS = {
-    (_Tensor, "tensor"): "6,0,{name},0,0.0,0.0,a[{i}]._handle,0",
-    (_Tensor, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
-    (_Tensor, float): "3,0,{name},0,a[{i}],0.0,0,0",
-    (_Tensor, bool): "1,0,{name},a[{i}],0.0,0.0,0,0",
-    (_Int, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
-    (_Scalar, int): "2,0,{name},a[{i}],0.0,0.0,0,0",
-    (_Scalar, float): "3,0,{name},0,a[{i}],0.0,0,0",
-    (_Scalar, bool): "1,0,{name},a[{i}],0.0,0.0,0,0",
-    (_Float, float): "3,0,{name},0,a[{i}],0.0,0,0",
-    (_Float, int): "3,0,{name},0,float(a[{i}]),0.0,0,0",
-    (_Bool, bool): "1,0,{name},a[{i}],0.0,0.0,0,0",
-    (_Enum, DType): "12,0,{name},a[{i}],0.0,0.0,0,0",
-    (_Device, Device): "15,0,{name},a[{i}].code,0.0,0.0,0,0",
+    (_Tensor, "tensor"): (_native.VALUE_TENSOR, "ptr", "{a}._handle"),
+    (_Tensor, int): (_native.VALUE_INT, "int_value", "{a}"),
+    (_Tensor, float): (_native.VALUE_FLOAT, "real", "{a}"),
+    (_Tensor, bool): (_native.VALUE_BOOL, "int_value", "{a}"),
+    (_Int, int): (_native.VALUE_INT, "int_value", "{a}"),
+    (_Scalar, int): (_native.VALUE_INT, "int_value", "{a}"),
+    (_Scalar, float): (_native.VALUE_FLOAT, "real", "{a}"),
+    (_Scalar, bool): (_native.VALUE_BOOL, "int_value", "{a}"),
+    (_Float, float): (_native.VALUE_FLOAT, "real", "{a}"),
+    (_Float, int): (_native.VALUE_FLOAT, "real", "{a}"),  # struct converts it as float() does
+    (_Bool, bool): (_native.VALUE_BOOL, "int_value", "{a}"),
+    (_Device, Device): (_native.VALUE_DEVICE, "int_value", "{a}.code"),
 }
+
+
+def _fast_fields(arg_type: _ArgType, kind: type):
+    """(tag, field, expression) for a value of Python type ``kind`` where ``arg_type`` goes;
+    () for None (a Value of zeros); None if the general path must convert it."""
+    if isinstance(arg_type, _Optional):
+        if kind is type(None):
+            return ()
+        arg_type = arg_type.element
+    if isinstance(arg_type, _List) and isinstance(arg_type.element, _Int) and arg_type.size and kind is int:
+        arg_type = arg_type.element  # one int for int[N]: the library repeats it
+    if isinstance(arg_type, _Enum):  # a dtype, layout or memory format member, as its code
+        return (arg_type.tag, "int_value", "{a}") if kind is arg_type.enum else None
+    return _FAST_FIELDS.get((type(arg_type), "tensor" if issubclass(kind, Tensor) else kind))
+
+
+def _packing(fields: list, size: int) -> tuple[str, list]:
+    """The struct format of ``size`` bytes that packs ``fields``, (offset, code, expression)
+    each, with zero bytes everywhere else; and the expressions, in the format's order."""
+    layout, expressions, at = "=", [], 0
+    for offset, code, expression in sorted(fields):
+        layout += f"{offset - at}x{code}" if offset > at else code
+        expressions.append(expression)
+        at = offset + struct.calcsize("=" + code)
+    return f"{layout}{size - at}x", expressions
 
 
 def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
     """A function that calls ``op`` with arguments of exactly these types (the first
-    ``positional`` by position, the rest by these ``names``): one ``struct.pack`` of the Values,
-    the call, and a new tensor result wrapped inline. Made once per overload, types and names:
-    the per-overload precompiled packing that keeps small operations fast. None if some argument
-    needs the general path (lists, strings, conversions, errors)."""
+    ``positional`` by position, the rest by these ``names``), taking them positionally: one
+    ``struct.pack_into`` of the frame, the call, and a new tensor result wrapped inline. Made
+    once per overload, types and names: the per-overload compiled packing that keeps small
+    operations fast. None if some argument needs the general path (lists, strings,
+    conversions)."""
     params = op._params or op._compile()
     if positional > op._positional:
         return None
@@ -595,41 +708,58 @@ def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
         return None
     if len(set(map(id, chosen))) < len(chosen) or any(p.required and p not in chosen for p in params):
         return None
-    fields = []
+    count = len(types)
+    if count + op._returns > _FRAME_VALUES:
+        return None
+    # The header (its `written` stays 0 until the call), then each value's tag, field and name.
+    fields = [(0, "q", str(op.op_id)), (8, "q", str(count)), (16, "q", str(op._returns))]
     for i, (param, kind) in enumerate(zip(chosen, types)):
-        name = 0 if i < positional else param.name_pointer
-        arg_type = param.type
-        if isinstance(arg_type, _Optional):
-            if kind is type(None):
-                fields.append(f"0,0,{name},0,0.0,0.0,0,0")
-                continue
-            arg_type = arg_type.element
-        if isinstance(arg_type, _List) and isinstance(arg_type.element, _Int) and arg_type.size and kind is int:
-            arg_type = arg_type.element  # one int for int[N]: the library repeats it
-        key = (type(arg_type), "tensor" if issubclass(kind, Tensor) else kind)
-        if key not in _FAST_FIELDS:
+        at = _HEADER.size + i * _VALUE.size
+        if i >= positional:
+            fields.append((at + _FIELDS["name"][0], "Q", str(param.name_pointer)))
+        fast = _fast_fields(param.type, kind)
+        if fast is None:
             return None
-        fields.append(_FAST_FIELDS[key].format(i=i, name=name))
+        if fast:
+            tag, field, expression = fast
+            offset, code = _FIELDS[field]
+            fields += [(at, "i", str(tag)), (at + offset, code, expression.format(a=f"a{i}"))]
+    results = _HEADER.size + count * _VALUE.size  # where the results start
+    layout, expressions = _packing(fields, results)
+    parameters = ", ".join(f"a{i}" for i in range(count))
+    arguments = "".join(f"a{i}, " for i in range(count))  # as a tuple's items
+    by_position = "".join(f"a{i}, " for i in range(positional))
+    by_name = ", ".join(f"{name!r}: a{positional + i}" for i, name in enumerate(names))
     # an in-place or out= result: the argument itself, the same Python object
     same_argument = "".join(
-        f"\n            if a[{i}]._handle == handle:\n                return a[{i}]"
-        for i, kind in enumerate(types) if issubclass(kind, Tensor)
+        f"\n        if handle == a{i}._handle:\n            return a{i}" for i, kind in enumerate(types) if issubclass(kind, Tensor)
     )
-    layout = struct.Struct("=" + _VALUE.format.lstrip("=") * len(types))
-    namespace = {"pack": layout.pack, "call": _call, "unpack": _VALUE.unpack_from, "owned": _owned,
-                 "out_buffer": _out_buffer, "error": _error, "results": op._results, "arguments": _ArgumentTensors}
+    if same_argument:
+        same_argument = f"""
+    written, from_argument, handle = first_result(frame)
+    if written == 1 and from_argument:{same_argument}"""
+    namespace = {
+        "local": _local, "new_frame": _new_frame, "pack_into": struct.Struct(layout).pack_into, "struct_error": struct.error,
+        "general": op._general, "call": _call, "new": object.__new__, "Tensor": Tensor, "finish": op._finish,
+        # the header's `written`, then the first result's from_argument and handle
+        "first_result": struct.Struct(f"=24xq{results - 28}xi32xQ").unpack_from,
+    }
     code = f"""
-def fast(a):
-    out = out_buffer({op._returns})
-    written = call({op.op_id}, pack({', '.join(fields)}), {len(types)}, out, {op._returns})
-    if written < 0:
-        raise error()
-    if written == 1:  # the common case, inline: one tensor, new or one of the arguments
-        tag, from_argument, _, _, _, _, handle, _ = unpack(out, 0)
-        if tag == {_native.VALUE_TENSOR}:
-            if not from_argument:
-                return owned(handle){same_argument}
-    return results(out, written, arguments(a))
+def fast({parameters}):
+    try:
+        frame = local.frame
+    except AttributeError:  # this thread's first call
+        frame = new_frame()
+    try:
+        pack_into(frame, 0, {", ".join(expressions)})
+    except struct_error:  # a freed tensor (no handle) or an int beyond 64 bits: the general path says which
+        return general(({by_position}), {{{by_name}}})
+    handle = call(frame)
+    if handle:  # the common case, inline: one new tensor
+        tensor = new(Tensor)
+        tensor._handle = handle
+        return tensor{same_argument}
+    return finish(frame, ({arguments}), {results})
 """
     exec(code, namespace)  # noqa: S102 - code made above from the schema, not from input
     return namespace["fast"]
@@ -652,20 +782,9 @@ class _ArgumentTensors:
     __getitem__ = get
 
 
-_local = threading.local()
-
-
-def _out_buffer(count: int):
-    """This thread's buffer of Values for results (the library writes results there)."""
-    buffer = getattr(_local, "out", None)
-    if buffer is None or len(buffer) < count:
-        buffer = _local.out = (Value * max(count, 16))()
-    return buffer
-
-
-def _result(op: OpOverload, out, index: int, tensors: dict):
-    """Result ``index`` of the call just made, as a Python value."""
-    tag, from_argument, _, int_value, real, imag, ptr, length = _VALUE.unpack_from(out, index * _VALUE.size)
+def _result(op: OpOverload, frame, offset: int, tensors: dict):
+    """The result at ``offset`` in the frame of the call just made, as a Python value."""
+    tag, from_argument, _, int_value, real, imag, ptr, length = _VALUE.unpack_from(frame, offset)
     if tag == _native.VALUE_TENSOR:
         return tensors[ptr] if from_argument else _owned(ptr)
     if tag in (_native.VALUE_TENSOR_LIST, _native.VALUE_OPTIONAL_TENSOR_LIST):
@@ -719,6 +838,8 @@ class OpOverloadPacket:
         self._overloads = {overload: OpOverload(namespace, name, overload, op_id, schema) for overload, op_id, schema in entries}
         self.__doc__ = "\n".join(entry[2] for entry in entries)
         self._chosen: dict = {}
+        # argument types and keywords -> the fast function of the overload they choose (see _choose)
+        self._fast: dict = {}
         # Overloads as plain attributes, so that st.ops.aten.add.Tensor costs no __getattr__ call
         # (a name the class uses itself stays reachable through __getattr__ only).
         for overload, op in self._overloads.items():
@@ -756,10 +877,15 @@ class OpOverloadPacket:
             >>> st.ops.aten.add.resolve((st.ones(2), 1), {})
             <OpOverload aten.add.Scalar>
         """
+        return self._choose(args, kwargs)[0]
+
+    def _choose(self, args: tuple, kwargs: dict) -> tuple[OpOverload, bool]:
+        """(the overload a call with these arguments runs, whether their types alone chose it:
+        then every call with these types runs it)."""
         key = (*map(type, args), *kwargs, *map(type, kwargs.values())) if kwargs else tuple(map(type, args))
         chosen = self._chosen.get(key)  # only keys whose types alone decide are ever stored
         if chosen is not None:
-            return chosen
+            return chosen, True
         if not all(t in _CACHEABLE or issubclass(t, Tensor) for t in (*map(type, args), *map(type, kwargs.values()))):
             key = None
         for strict in (True, False):
@@ -769,15 +895,28 @@ class OpOverloadPacket:
                 except ArgumentTypeError:
                     continue  # a schema torchgen cannot read
                 if fits:
-                    if strict and key is not None:
+                    by_types = strict and key is not None
+                    if by_types:
                         self._chosen[key] = overload
-                    return overload
+                    return overload, by_types
         given = ", ".join([_type_name(a) for a in args] + [f"{k}={_type_name(v)}" for k, v in kwargs.items()])
         schemas = "\n  ".join(o.schema for o in self._overloads.values())
         raise ArgumentTypeError(f"{self.namespace}::{self.name}() got ({given}), which fits none of its overloads:\n  {schemas}")
 
     def __call__(self, /, *args, **kwargs):  # '/': an operator's argument may be called self
-        return self.resolve(args, kwargs)(*args, **kwargs)
+        # The fast path: the chosen overload's fast function for these types and keywords, found
+        # with one look-up.
+        values = (*args, *kwargs.values()) if kwargs else args
+        key = _key(values, kwargs)
+        fast = self._fast.get(key)
+        if fast is not None:
+            return fast(*values)
+        overload, by_types = self._choose(args, kwargs)
+        if by_types:
+            fast = overload._compiled(tuple(map(type, values)), len(args), tuple(kwargs))
+            if fast is not None:
+                self._fast[key] = fast
+        return overload(*args, **kwargs)
 
 
 def _type_name(value) -> str:

@@ -9,10 +9,9 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
-use std::sync::Arc;
 
 use crate::error::{guard, Error, Result};
-use crate::handles::{register_tensor, release_tensor, tensor, SharedTensor, TorchTensor};
+use crate::handles::{register_tensor, release_tensor, tensor, SharedTensor, TensorRef, TorchTensor};
 use crate::shim;
 
 /// How a host (a language binding) runs its code inside libtorch's autograd graph. The host
@@ -87,7 +86,7 @@ pub(crate) fn at(t: &SharedTensor) -> At {
 /// The tensors behind `count` handles at `handles`, kept alive for the call; a NULL handle is
 /// allowed (and stays NULL) only where `optional` says so.
 pub(crate) struct Tensors {
-    kept: Vec<Option<Arc<SharedTensor>>>,
+    kept: Vec<Option<TensorRef>>,
     pub(crate) pointers: Vec<At>,
 }
 

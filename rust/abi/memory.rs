@@ -1,11 +1,12 @@
 //! Memory: releasing handles, and the CUDA caching allocator's statistics.
 
 use std::panic::catch_unwind;
+use std::slice;
 
 use crate::codes::cuda_device;
 use crate::cuda::{self, MemoryStats};
 use crate::error::{guard, Result};
-use crate::handles::{release_tensor, TorchTensor};
+use crate::handles::{release_tensor, release_tensors, TorchTensor};
 
 /// Releases a tensor handle. NULL is a no-op; a freed or unknown handle records an error and
 /// touches nothing.
@@ -23,6 +24,26 @@ pub extern "C" fn rt_torch_torchtensor_finalize(h: *mut TorchTensor) {
         // Nothing to report to, by design: a bad handle is ignored, and so would be a panic.
         let _ = catch_unwind(|| release_tensor(h));
     }
+}
+
+/// Releases `count` tensor handles as `rt_torch_torchtensor_finalize` releases one: NULL,
+/// freed, unknown and other kinds' handles are skipped (a handle given twice is released once),
+/// and the calling thread's error slot is left alone. For releasing in batches the handles
+/// whose bit 62 is set (small CPU tensors, which can wait). Returns how many it released; -1,
+/// releasing nothing, if `handles` is NULL while `count` is positive or if `count` is negative
+/// (and -1 if a bug panicked midway).
+///
+/// # Safety
+/// `handles` must point to `count` readable handles (it may be NULL when `count` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn rt_torch_torchtensor_finalize_many(handles: *const *const TorchTensor, count: i64) -> i64 {
+    let handles = match (handles.is_null(), usize::try_from(count)) {
+        (_, Ok(0)) => &[][..],
+        (false, Ok(count)) => unsafe { slice::from_raw_parts(handles, count) },
+        _ => return -1,
+    };
+    // A panic would be a bug: nothing to report it to, as in finalize, but say that it stopped.
+    catch_unwind(|| release_tensors(handles)).map_or(-1, |released| released as i64)
 }
 
 // ---- CUDA memory: libtorch's caching allocator, as torch.cuda reports it ----------------------

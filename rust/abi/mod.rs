@@ -10,6 +10,7 @@ pub mod devices;
 pub mod distributed;
 pub mod dlpack;
 pub mod generators;
+pub mod graphs;
 pub mod library;
 pub mod memory;
 pub mod methods;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::error::{guard, Error, Result};
 use crate::generators::Generator;
-use crate::handles::{self, register_tensor, SharedTensor, TorchTensor};
+use crate::handles::{self, register_tensor, TensorRef, TorchTensor};
 
 /// No value: an optional argument left out, or an undefined tensor returned.
 pub const RT_TORCH_VALUE_NONE: i32 = 0;
@@ -188,7 +188,19 @@ unsafe fn op_call(op: i64, args: *const RtTorchValue, n_args: i64, out: *mut RtT
     }
     let args = if n_args == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(args, n_args as usize) } };
     let mut inputs = Inputs::default();
-    let shim_args = args.iter().enumerate().map(|(i, value)| inputs.resolve(i, value)).collect::<Result<Vec<_>>>()?;
+    // The values C++ reads, handles replaced by what they stand for: on the stack for the usual
+    // call, where an allocation would cost as much as checking a handle.
+    let mut on_stack = [unsafe { std::mem::zeroed::<RtTorchValue>() }; 16]; // zeroes: valid NONE values
+    let mut on_heap = Vec::new();
+    let shim_args = if args.len() <= on_stack.len() {
+        &mut on_stack[..args.len()]
+    } else {
+        on_heap.resize(args.len(), on_stack[0]);
+        &mut on_heap[..]
+    };
+    for (i, (shim, value)) in shim_args.iter_mut().zip(args).enumerate() {
+        *shim = inputs.resolve(i, value)?;
+    }
 
     // C++ writes the results into `out` (no more than `out_cap`), then tensors become handles here.
     let written = unsafe { simple_torch_op_call(op, shim_args.as_ptr(), n_args, out, out_cap) };
@@ -220,12 +232,74 @@ unsafe fn op_call(op: i64, args: *const RtTorchValue, n_args: i64, out: *mut RtT
     Ok(written)
 }
 
+/// The header of a call packed into one buffer for [`rt_torch_op_call_frame`]. In memory the
+/// header is followed by `n_args` argument values, then room for `out_cap` result values (each
+/// an [`RtTorchValue`]): one pointer carries the whole call, and the results come back in it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RtTorchOpFrame {
+    /// The operator's id (`rt_torch_op_find`).
+    pub op: i64,
+    /// How many argument values follow the header.
+    pub n_args: i64,
+    /// How many result values fit after the arguments.
+    pub out_cap: i64,
+    /// Set by the call: how many results it wrote after the arguments, or -1 on error.
+    pub written: i64,
+}
+
+/// Calls operator `frame->op` as [`rt_torch_op_call`] does, with the whole call in one buffer:
+/// the arguments are the `n_args` values after the header, and the results are written into the
+/// `out_cap` values after those; `written` gets their number (-1 on error). The checks, the
+/// results and their ownership are exactly `rt_torch_op_call`'s.
+///
+/// Returns the new handle when the operator returned one value and it is a new tensor, the
+/// common case (the handle is also the first result: the caller owns it once); NULL otherwise:
+/// either the results are to be read from the frame (`written` >= 0), or the call failed
+/// (`written` = -1, and the error recorded).
+///
+/// It exists for callers that pay per argument crossing the boundary (ctypes converts one
+/// pointer here against five for `rt_torch_op_call`) and per result read back (none in the
+/// common case). The frame is read before the operator runs and written after it, so one buffer
+/// per thread serves every call of that thread, even a nested one (an operator running host
+/// code that calls operators).
+///
+/// # Safety
+/// `frame` must be NULL or point to the header followed by `n_args` values (as for
+/// `rt_torch_op_call`'s `args`) and then `out_cap` writable values.
+#[no_mangle]
+pub unsafe extern "C" fn rt_torch_op_call_frame(frame: *mut RtTorchOpFrame) -> *mut TorchTensor {
+    guard("rt_torch_op_call_frame", null_mut(), || {
+        if frame.is_null() {
+            return Err(Error::argument("the frame is NULL"));
+        }
+        let (op, n_args, out_cap) = unsafe { ((*frame).op, (*frame).n_args, (*frame).out_cap) };
+        unsafe { (*frame).written = -1 };
+        if out_cap < 0 {
+            return Err(Error::argument(format!("out_cap is {out_cap}; it must be 0 or more")));
+        }
+        // wrapping_add: computing the pointer is harmless; op_call checks n_args before it reads
+        // or writes anything through it.
+        let args = unsafe { frame.add(1) }.cast::<RtTorchValue>();
+        let out = args.wrapping_add(n_args.clamp(0, MAX_ARGUMENTS) as usize);
+        let written = unsafe { op_call(op, args, n_args, out, out_cap) }?;
+        unsafe { (*frame).written = written };
+        if written == 1 {
+            let first = unsafe { &*out };
+            if first.tag == RT_TORCH_VALUE_TENSOR && first.from_argument == 0 {
+                return Ok(first.ptr.cast_mut().cast());
+            }
+        }
+        Ok(null_mut())
+    })
+}
+
 /// The tensors behind a call's handles, kept alive until the call returns, and the pointer
 /// lists handed to C++ in their place.
 #[derive(Default)]
 struct Inputs {
     /// (the `at::Tensor*` C++ sees, the caller's handle, the tensor it keeps alive)
-    tensors: Vec<(*mut c_void, *mut TorchTensor, Arc<SharedTensor>)>,
+    tensors: Vec<(*mut c_void, *mut TorchTensor, TensorRef)>,
     lists: Vec<Vec<*const c_void>>,
     generators: Vec<Arc<Generator>>,
 }

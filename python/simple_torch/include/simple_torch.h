@@ -12,6 +12,23 @@
 #include <stdlib.h>
 
 /**
+ * Capture mode of `rt_torch_torchcudagraph_capture_begin` (`cudaStreamCaptureModeGlobal`, torch's
+ * "global", its default): during the capture, CUDA calls that are unsafe in a capture (e.g. a
+ * synchronize) fail in every thread.
+ */
+#define RT_TORCH_CAPTURE_MODE_GLOBAL 0
+
+/**
+ * Capture mode "thread_local": unsafe CUDA calls fail only in the capturing thread.
+ */
+#define RT_TORCH_CAPTURE_MODE_THREAD_LOCAL 1
+
+/**
+ * Capture mode "relaxed": CUDA does not check for unsafe calls.
+ */
+#define RT_TORCH_CAPTURE_MODE_RELAXED 2
+
+/**
  * No value: an optional argument left out, or an undefined tensor returned.
  */
 #define RT_TORCH_VALUE_NONE 0
@@ -104,6 +121,13 @@
  * Device code of the CPU; `N >= 0` is `cuda:N`.
  */
 #define RT_TORCH_DEVICE_CPU -1
+
+/**
+ * Bit 62 of a tensor handle: the tensor is on the CPU and its storage holds at most 64 KiB, so
+ * a host may batch its release (`rt_torch_torchtensor_finalize_many`) without holding much
+ * memory; other tensors are best released at once.
+ */
+#define RT_TORCH_HANDLE_DEFERRABLE 4611686018427387904
 
 /**
  * dtype code of uint8 (c10's ScalarType number).
@@ -220,6 +244,12 @@
 #define RT_TORCH_ERROR_DISTRIBUTED 9
 
 /**
+ * Opaque handle of a captured CUDA graph (`TorchCudaGraph*`); a registry key, never
+ * dereferenced.
+ */
+typedef struct TorchCudaGraph TorchCudaGraph;
+
+/**
  * Opaque event handle of the C ABI (`TorchEvent*`); a registry key, never dereferenced.
  */
 typedef struct TorchEvent TorchEvent;
@@ -330,6 +360,30 @@ typedef struct {
    */
   int64_t len;
 } RtTorchValue;
+
+/**
+ * The header of a call packed into one buffer for [`rt_torch_op_call_frame`]. In memory the
+ * header is followed by `n_args` argument values, then room for `out_cap` result values (each
+ * an [`RtTorchValue`]): one pointer carries the whole call, and the results come back in it.
+ */
+typedef struct {
+  /**
+   * The operator's id (`rt_torch_op_find`).
+   */
+  int64_t op;
+  /**
+   * How many argument values follow the header.
+   */
+  int64_t n_args;
+  /**
+   * How many result values fit after the arguments.
+   */
+  int64_t out_cap;
+  /**
+   * Set by the call: how many results it wrote after the arguments, or -1 on error.
+   */
+  int64_t written;
+} RtTorchOpFrame;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1052,6 +1106,84 @@ void rt_torch_torchgenerator_free(TorchGenerator *g);
 void rt_torch_torchgenerator_finalize(TorchGenerator *g);
 
 /**
+ * A new, empty CUDA graph bound to GPU `cuda:device_id`: it captures the work queued on that
+ * GPU's current stream (`torch.cuda.CUDAGraph()`). NULL on error, e.g. without CUDA or for
+ * the CPU (-1).
+ */
+TorchCudaGraph *rt_torch_cuda_graph_create(int32_t device_id);
+
+/**
+ * Begins capturing the work queued on the current stream of the graph's GPU: make a stream of
+ * your own current first (`rt_torch_torchstream_set_current`), since CUDA cannot capture the
+ * default stream. Until `_capture_end`, that work is recorded, not run. The memory it
+ * allocates comes from the pool (`pool_first`, `pool_second`): (0, 0) for a new private pool,
+ * else an id from `rt_torch_cuda_graph_pool_handle` or another graph's `_pool`, to share that
+ * pool. `capture_error_mode` is one of `RT_TORCH_CAPTURE_MODE_*`. A graph captures once: reset
+ * it to capture again. False on error.
+ */
+bool rt_torch_torchcudagraph_capture_begin(const TorchCudaGraph *g,
+                                           uint64_t pool_first,
+                                           uint64_t pool_second,
+                                           int32_t capture_error_mode);
+
+/**
+ * Ends the capture begun by `_capture_begin`, with the same stream current, and makes the graph
+ * ready to replay. False on error (e.g. no capture in progress, or work in it that CUDA
+ * cannot capture, such as a synchronize).
+ */
+bool rt_torch_torchcudagraph_capture_end(const TorchCudaGraph *g);
+
+/**
+ * Launches the captured work on the current stream of the graph's GPU (any stream, the
+ * default one included), without waiting for it. It reads and writes the same memory as the
+ * capture did: copy new inputs into the tensors the captured work read. False on error (e.g.
+ * nothing captured).
+ */
+bool rt_torch_torchcudagraph_replay(const TorchCudaGraph *g);
+
+/**
+ * Drops the captured work (ending a capture still in progress) and gives back the graph's hold
+ * on its pool; tensors the capture made keep their memory until they are freed. The graph can
+ * then capture again. False on error.
+ */
+bool rt_torch_torchcudagraph_reset(const TorchCudaGraph *g);
+
+/**
+ * Writes the id of the graph's memory pool to `*out_first` and `*out_second`, for another
+ * graph's `_capture_begin` to share the pool. False on error (e.g. nothing captured yet).
+ *
+ * # Safety
+ * `out_first` and `out_second` are NULL (an error) or point to writable `uint64_t`s.
+ */
+bool rt_torch_torchcudagraph_pool(const TorchCudaGraph *g,
+                                  uint64_t *out_first,
+                                  uint64_t *out_second);
+
+/**
+ * Writes a new graph memory pool id to `*out_first` and `*out_second`
+ * (`torch.cuda.graph_pool_handle()`): graphs that capture with it share one pool, which saves
+ * memory when they are replayed in the order they were captured. False on error, e.g.
+ * without CUDA.
+ *
+ * # Safety
+ * `out_first` and `out_second` are NULL (an error) or point to writable `uint64_t`s.
+ */
+bool rt_torch_cuda_graph_pool_handle(uint64_t *out_first, uint64_t *out_second);
+
+/**
+ * Releases a CUDA graph handle; the graph is destroyed (ending a capture still in progress)
+ * once no call in progress uses it. NULL is a no-op; a freed or unknown handle records an error
+ * and touches nothing.
+ */
+void rt_torch_torchcudagraph_free(TorchCudaGraph *g);
+
+/**
+ * Releases a CUDA graph handle as `rt_torch_torchcudagraph_free` does, but leaves the calling
+ * thread's error slot alone and ignores NULL, freed and unknown handles: for finalizers.
+ */
+void rt_torch_torchcudagraph_finalize(TorchCudaGraph *g);
+
+/**
  * True when libtorch is loaded and can run an operation.
  */
 bool rt_torch_available(void);
@@ -1111,6 +1243,19 @@ void rt_torch_torchtensor_free(TorchTensor *h);
  * collectors, which may run between another call and its `rt_torch_last_error()`.
  */
 void rt_torch_torchtensor_finalize(TorchTensor *h);
+
+/**
+ * Releases `count` tensor handles as `rt_torch_torchtensor_finalize` releases one: NULL,
+ * freed, unknown and other kinds' handles are skipped (a handle given twice is released once),
+ * and the calling thread's error slot is left alone. For releasing in batches the handles
+ * whose bit 62 is set (small CPU tensors, which can wait). Returns how many it released; -1,
+ * releasing nothing, if `handles` is NULL while `count` is positive or if `count` is negative
+ * (and -1 if a bug panicked midway).
+ *
+ * # Safety
+ * `handles` must point to `count` readable handles (it may be NULL when `count` is 0).
+ */
+int64_t rt_torch_torchtensor_finalize_many(const TorchTensor *const *handles, int64_t count);
 
 /**
  * Bytes that tensors occupy on `cuda:device` now (`torch.cuda.memory_allocated`); -1 on error,
@@ -1274,6 +1419,29 @@ int64_t rt_torch_op_call(int64_t op,
                          int64_t n_args,
                          RtTorchValue *out,
                          int64_t out_cap);
+
+/**
+ * Calls operator `frame->op` as [`rt_torch_op_call`] does, with the whole call in one buffer:
+ * the arguments are the `n_args` values after the header, and the results are written into the
+ * `out_cap` values after those; `written` gets their number (-1 on error). The checks, the
+ * results and their ownership are exactly `rt_torch_op_call`'s.
+ *
+ * Returns the new handle when the operator returned one value and it is a new tensor, the
+ * common case (the handle is also the first result: the caller owns it once); NULL otherwise:
+ * either the results are to be read from the frame (`written` >= 0), or the call failed
+ * (`written` = -1, and the error recorded).
+ *
+ * It exists for callers that pay per argument crossing the boundary (ctypes converts one
+ * pointer here against five for `rt_torch_op_call`) and per result read back (none in the
+ * common case). The frame is read before the operator runs and written after it, so one buffer
+ * per thread serves every call of that thread, even a nested one (an operator running host
+ * code that calls operators).
+ *
+ * # Safety
+ * `frame` must be NULL or point to the header followed by `n_args` values (as for
+ * `rt_torch_op_call`'s `args`) and then `out_cap` writable values.
+ */
+TorchTensor *rt_torch_op_call_frame(RtTorchOpFrame *frame);
 
 /**
  * Number of dimensions, -1 on error.
