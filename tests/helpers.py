@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import torch
@@ -47,3 +48,12 @@ def child_environment(**changes) -> dict:
             env[name] = os.pathsep.join(os.path.abspath(p) for p in env[name].split(os.pathsep) if p)
     env.update({name: str(value) for name, value in changes.items()})
     return env
+
+
+def run_threads(work, count: int) -> None:
+    """Runs ``work(0)`` ... ``work(count - 1)`` in as many threads at once, and waits for all."""
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

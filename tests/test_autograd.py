@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import simple_torch as st
+from helpers import run_threads
 
 
 def both(shape, seed=0, requires_grad=True, dtype="float32"):
@@ -254,11 +255,7 @@ def test_backward_from_many_threads():
             _Cube.apply(w, 1.0).sum().backward()
         results[i] = w.grad.tolist()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(work, 4)
     assert results == {i: [20 * 3.0 * i * i] * 3 for i in range(4)}
 
 

@@ -6,7 +6,6 @@ lifetime rule is checked by a number, not by the absence of a crash.
 
 import ctypes
 import gc
-import threading
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import torch
 
 import simple_torch as st
 from simple_torch import _dlpack
-from helpers import run_python
+from helpers import run_python, run_threads
 
 # dlpack.h's DLDataTypeCode values.
 DL_INT, DL_UINT, DL_FLOAT = 0, 1, 2
@@ -260,9 +259,5 @@ def test_threads_import_and_export_at_once():
         except Exception as error:  # reported by the main thread
             errors.append(error)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(work, 8)
     assert errors == []

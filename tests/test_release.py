@@ -7,13 +7,13 @@ import gc
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
 
 import simple_torch as st
 from simple_torch import _release
 from simple_torch._native import lib
+from helpers import run_threads
 
 
 def raw_live() -> int:
@@ -96,11 +96,7 @@ def test_threads_queue_and_drain_together():
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(work, 8)
     gc.collect()
     assert errors == []
     assert st.live_handles() == start
