@@ -132,15 +132,21 @@ def op(name: str, overload: str = "") -> int:
     return lib.rt_torch_op_find(name.encode(), overload.encode())
 
 
-def call(op_name: str, *args: Value, out_cap: int = 4, **keywords: Value) -> list[Value]:
-    """Calls ``op_name`` ("aten::add.Tensor") with positional then keyword values; the results.
-    A failure raises the exception class of its kind (the checked ``lib``)."""
-    name, _, overload = op_name.partition(".")
+def named(args: tuple, keywords: dict) -> list[Value]:
+    """The positional values, then the keyword values with their names set."""
     values = list(args)
     for key, value in keywords.items():
         value.name_buffer = ctypes.create_string_buffer(key.encode())
         value.name = ctypes.addressof(value.name_buffer)
         values.append(value)
+    return values
+
+
+def call(op_name: str, *args: Value, out_cap: int = 4, **keywords: Value) -> list[Value]:
+    """Calls ``op_name`` ("aten::add.Tensor") with positional then keyword values; the results.
+    A failure raises the exception class of its kind (the checked ``lib``)."""
+    name, _, overload = op_name.partition(".")
+    values = named(args, keywords)
     array = (Value * max(1, len(values)))(*values)
     out = (Value * out_cap)()
     written = lib.rt_torch_op_call(op(name, overload), array, len(values), out, out_cap)
@@ -544,11 +550,7 @@ UNWRITTEN = -12345  # the tag of each result slot before a call: a slot still ho
 def frame_for(op_name: str, *args: Value, out_cap: int = 4, **keywords: Value):
     """A frame calling ``op_name`` with these values (keywords named), its result slots marked."""
     name, _, overload = op_name.partition(".")
-    values = list(args)
-    for key, value in keywords.items():
-        value.name_buffer = ctypes.create_string_buffer(key.encode())
-        value.name = ctypes.addressof(value.name_buffer)
-        values.append(value)
+    values = named(args, keywords)
 
     class Frame(ctypes.Structure):
         _fields_ = [("header", FrameHeader), ("values", Value * (len(values) + out_cap))]
