@@ -364,9 +364,8 @@ class RemovableHandle:
         >>> handle.remove()
     """
 
-    def __init__(self, tensor: Tensor, hook_id: int, remove=None):
-        self._tensor, self._id = tensor, hook_id
-        self._remove = remove or lib.rt_torch_torchtensor_remove_hook
+    def __init__(self, tensor: Tensor, hook_id: int, remove):
+        self._tensor, self._id, self._remove = tensor, hook_id, remove
 
     def remove(self) -> None:
         if self._tensor is not None:
@@ -377,30 +376,29 @@ class RemovableHandle:
 def register_hook(tensor: Tensor, hook) -> RemovableHandle:
     """``tensor.register_hook(hook)``: ``hook(grad)`` runs when the tensor's gradient is
     computed, and may return a tensor to use instead."""
-    if not callable(hook):
-        raise TypeError(f"hook must be callable, not {type(hook).__name__}")
-    token = _register(hook)
-    try:
-        hook_id = lib.rt_torch_torchtensor_register_hook(tensor._live(), ctypes.byref(_HOST), token)
-    except BaseException:
-        _calls.pop(token, None)
-        raise
-    return RemovableHandle(tensor, hook_id)
+    return _tensor_hook(tensor, hook, lib.rt_torch_torchtensor_register_hook, lib.rt_torch_torchtensor_remove_hook)
 
 
 def register_post_accumulate_grad_hook(tensor: Tensor, hook) -> RemovableHandle:
     """``tensor.register_post_accumulate_grad_hook(hook)``: ``hook(tensor)`` runs once the leaf
     tensor's gradient has been accumulated into ``tensor.grad`` during backward; it returns
     nothing."""
+    return _tensor_hook(tensor, hook, lib.rt_torch_torchtensor_register_post_accumulate_grad_hook,
+                        lib.rt_torch_torchtensor_remove_post_accumulate_grad_hook)
+
+
+def _tensor_hook(tensor: Tensor, hook, register, remove) -> RemovableHandle:
+    """Registers ``hook`` on ``tensor`` through the export ``register``; the handle removes it
+    through ``remove``."""
     if not callable(hook):
         raise TypeError(f"hook must be callable, not {type(hook).__name__}")
     token = _register(hook)
     try:
-        hook_id = lib.rt_torch_torchtensor_register_post_accumulate_grad_hook(tensor._live(), ctypes.byref(_HOST), token)
+        hook_id = register(tensor._live(), ctypes.byref(_HOST), token)
     except BaseException:
         _calls.pop(token, None)
         raise
-    return RemovableHandle(tensor, hook_id, lib.rt_torch_torchtensor_remove_post_accumulate_grad_hook)
+    return RemovableHandle(tensor, hook_id, remove)
 
 
 class FunctionCtx:
