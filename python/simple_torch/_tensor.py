@@ -63,7 +63,8 @@ def _dims_arg(dims):
 
 def _sizes(dims: tuple):
     """The sizes of a factory's ``*dims``: one sequence (``[2, 3]``) or separate ints (``2, 3``)."""
-    return dims[0] if len(dims) == 1 and not isinstance(dims[0], numbers.Integral) else dims
+    # type() first: the common int skips the slower isinstance of an abstract class
+    return dims[0] if len(dims) == 1 and type(dims[0]) is not int and not isinstance(dims[0], numbers.Integral) else dims
 
 
 def _owned(handle, *operands) -> TorchTensorWrapper:

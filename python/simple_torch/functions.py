@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import functools
 import numbers
-import struct
 from typing import Any, Callable, Sequence, TypeVar, cast
 
 from . import ops
 from ._native import lib
-from ._tensor import _DIMS_PACKERS, TorchTensorWrapper, _device_code, _dims_arg, _owned, _sizes, _zeros, _ones, _randn
+from ._tensor import TorchTensorWrapper, _device_code, _dims_arg, _owned, _ones, _randn, _sizes, _zeros
 from .config import dl, factory_options
 from .devices import Device
 from .dtypes import DType
@@ -48,18 +47,12 @@ def _floating(dtype) -> DType:
 def _typed_factory(export, size: tuple, dtype, device, requires_grad: bool, policy) -> TorchTensorWrapper:
     """zeros, ones or randn through its typed ``export``. The common call (sizes only) does no
     work for its defaults, which config.factory_options resolves once per config change, and
-    packs the sizes with one ``struct`` call."""
-    if len(size) == 1 and type(size[0]) is not int and not isinstance(size[0], numbers.Integral):
-        size = size[0]  # st.zeros((2, 3)) as st.zeros(2, 3)
+    packs the sizes with one ``struct`` call (_dims_arg)."""
     if dtype is None and device is None and policy is None:
         options = dl._factory_options or factory_options()
     else:
         options = (_floating(dtype), _device_code(device, policy))
-    try:
-        handle = export(_DIMS_PACKERS[len(size)].pack(*size), len(size), *options)
-    except (struct.error, TypeError, IndexError):  # not a sequence of int64s: _dims_arg says why
-        handle = export(*_dims_arg(size), *options)
-    made = _owned(handle)
+    made = _owned(export(*_dims_arg(_sizes(size)), *options))
     return made.requires_grad_() if requires_grad else made
 
 
