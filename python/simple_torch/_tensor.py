@@ -67,6 +67,23 @@ def _sizes(dims: tuple):
     return dims[0] if len(dims) == 1 and type(dims[0]) is not int and not isinstance(dims[0], numbers.Integral) else dims
 
 
+def _factory_call(export, sizes: tuple, dtype: int, device: int) -> TorchTensorWrapper:
+    """A new tensor from the typed factory ``export`` (zeros, ones or randn) of a factory's
+    ``*sizes``, with ABI codes for the dtype and device. The common call (``st.zeros(2, 3)`` or
+    ``st.zeros([2, 3])``) packs the sizes with one ``struct`` call and wraps the handle inline;
+    anything else takes the checks of _sizes and _dims_arg, which say what is wrong."""
+    dims = sizes[0] if len(sizes) == 1 and type(sizes[0]) in (list, tuple) else sizes
+    try:
+        handle = export(_DIMS_PACKERS[len(dims)].pack(*dims), len(dims), dtype, device)
+    except (struct.error, IndexError):  # sizes that are not ints, or more than 64 of them
+        handle = export(*_dims_arg(_sizes(sizes)), dtype, device)
+    if not handle:
+        raise lib.last_exception()
+    made = _new(TorchTensorWrapper)
+    made._handle = handle
+    return made
+
+
 def _owned(handle, *operands) -> TorchTensorWrapper:
     """A wrapper owning ``handle``, just returned by a call into the library. After an
     unchecked call a NULL handle raises that call's error (FreedTensorError if one of
@@ -228,7 +245,7 @@ class TorchTensorWrapper(_GeneratedMethods):
             >>> TorchTensorWrapper.tensor_zeros([2, 3], dtype="float64").shape()
             [2, 3]
         """
-        return _owned(_zeros(*_dims_arg(_sizes(dims)), _dtype_code(dtype), _device_code(device, policy)))
+        return _factory_call(_zeros, dims, _dtype_code(dtype), _device_code(device, policy))
 
     @staticmethod
     def tensor_ones(*dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
@@ -238,7 +255,7 @@ class TorchTensorWrapper(_GeneratedMethods):
             >>> TorchTensorWrapper.tensor_ones(3).tolist()
             [1.0, 1.0, 1.0]
         """
-        return _owned(_ones(*_dims_arg(_sizes(dims)), _dtype_code(dtype), _device_code(device, policy)))
+        return _factory_call(_ones, dims, _dtype_code(dtype), _device_code(device, policy))
 
     @staticmethod
     def tensor_randn(*dims, dtype=None, device=None, policy=None) -> TorchTensorWrapper:
@@ -249,7 +266,7 @@ class TorchTensorWrapper(_GeneratedMethods):
             >>> TorchTensorWrapper.tensor_randn([64, 64], device="cpu").numel()
             4096
         """
-        return _owned(_randn(*_dims_arg(_sizes(dims)), _dtype_code(dtype), _device_code(device, policy)))
+        return _factory_call(_randn, dims, _dtype_code(dtype), _device_code(device, policy))
 
     @staticmethod
     def from_numpy(array, copy: bool | None = None) -> TorchTensorWrapper:

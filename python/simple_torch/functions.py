@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence, TypeVar, cast
 
 from . import ops
 from ._native import lib
-from ._tensor import TorchTensorWrapper, _device_code, _dims_arg, _owned, _ones, _randn, _sizes, _zeros
+from ._tensor import TorchTensorWrapper, _device_code, _factory_call, _ones, _randn, _sizes, _zeros
 from .config import dl, factory_options
 from .devices import Device
 from .dtypes import DType
@@ -45,14 +45,14 @@ def _floating(dtype) -> DType:
 
 
 def _typed_factory(export, size: tuple, dtype, device, requires_grad: bool, policy) -> TorchTensorWrapper:
-    """zeros, ones or randn through its typed ``export``. The common call (sizes only) does no
-    work for its defaults, which config.factory_options resolves once per config change, and
-    packs the sizes with one ``struct`` call (_dims_arg)."""
+    """zeros, ones or randn through its typed ``export`` (see _factory_call). The common call
+    (sizes only) does no work for its defaults, which config.factory_options resolves once per
+    config change."""
     if dtype is None and device is None and policy is None:
-        options = dl._factory_options or factory_options()
+        dtype, device = dl._factory_options or factory_options()
     else:
-        options = (_floating(dtype), _device_code(device, policy))
-    made = _owned(export(*_dims_arg(_sizes(size)), *options))
+        dtype, device = _floating(dtype), _device_code(device, policy)
+    made = _factory_call(export, size, dtype, device)
     return made.requires_grad_() if requires_grad else made
 
 
