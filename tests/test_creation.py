@@ -108,3 +108,29 @@ def test_dtype_names():
     assert st.DType.from_any(np.float64) is st.DType.float64
     assert st.DType.from_any(float) is st.DType.float64
     assert [d.itemsize for d in st.DType] == [torch.empty(0, dtype=getattr(torch, d.name)).element_size() for d in st.DType]
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "randn"])
+@pytest.mark.parametrize("sizes", [(2, 3), ((2, 3),), ([2, 3],), (np.int64(2), 3), ([],), ([0, 3],)], ids=str)
+def test_torch_shaped_factories_take_every_form_of_sizes(name, sizes):
+    # separate ints take the packed fast path, a sequence or NumPy ints the general one
+    made, theirs = getattr(st, name)(*sizes), getattr(torch, name)(*sizes)
+    assert (made.shape, made.dtype) == (theirs.shape, st.float32)
+    assert getattr(st, f"tensor_{name}")(*sizes).shape() == list(theirs.shape)
+
+
+@pytest.mark.parametrize(
+    "sizes, error, message",
+    [
+        ((2.5,), TypeError, "dims must be an integer or a sequence of integers, got 2.5"),
+        (([2, "a"],), TypeError, r"dims must be an integer or a sequence of integers, got \[2, 'a'\]"),
+        ((2**63,), ValueError, r"dims \[9223372036854775808\] do not fit in 64-bit integers"),
+        ((2, -1), st.ArgumentError, r"negative dimension in shape \[2, -1\]"),
+        ((1,) * 65, st.ArgumentError, "ndim must be between 0 and 64, got 65"),
+    ],
+    ids=["float", "str", "2**63", "negative", "65 dims"],
+)
+def test_factories_refuse_bad_sizes_by_message(sizes, error, message):
+    for factory in (st.zeros, st.ones, st.randn, st.tensor_zeros):
+        with pytest.raises(error, match=message):
+            factory(*sizes)
