@@ -54,6 +54,27 @@ fn overhead(c: &mut Criterion) {
     compare(c, "matmul 64x64 + free: 2 calls", || black_box(&m).f_matmul(&m).unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_matmul(black_box(hm), hm)));
     compare(c, "clone [4] + free: 2 calls", || black_box(&a).f_detach_copy().unwrap(), || rt_torch_torchtensor_free(rt_torch_torchtensor_clone(black_box(ha))));
 
+    // The generic entry: aten::add.Tensor through one frame (header, self, other; the result is
+    // written after them), beside the same add in tch. Against the typed add above, this is what
+    // the boxed call through the dispatcher and the frame's values add.
+    let add_op = unsafe { rt_torch_op_find(c"aten::add".as_ptr(), c"Tensor".as_ptr()) };
+    assert!(add_op >= 0);
+    let value = |tag: i32, ptr: *const TorchTensor| RtTorchValue {
+        tag, from_argument: 0, name: null(), int_value: 0, real: 0.0, imag: 0.0, ptr: ptr.cast(), len: 0,
+    };
+    #[repr(C)]
+    struct Frame {
+        header: RtTorchOpFrame,
+        values: [RtTorchValue; 3],
+    }
+    let mut frame = Frame {
+        header: RtTorchOpFrame { op: add_op, n_args: 2, out_cap: 1, written: 0 },
+        values: [value(RT_TORCH_VALUE_TENSOR, ha), value(RT_TORCH_VALUE_TENSOR, hb), value(RT_TORCH_VALUE_NONE, null())],
+    };
+    compare(c, "aten::add.Tensor [4] by rt_torch_op_call_frame + free: 2 calls", || black_box(&a).f_add(&b).unwrap(), || {
+        rt_torch_torchtensor_free(unsafe { rt_torch_op_call_frame(black_box(&mut frame.header)) })
+    });
+
     // The registry alone, without libtorch work: what each tensor an export returns costs to
     // register, look up once, and release (an undefined tensor is a bare allocation).
     compare(
