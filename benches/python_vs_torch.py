@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ from pathlib import Path
 import torch
 
 import simple_torch as st
+from simple_torch.config import factory_options
 
 #: The issue's goals, as limits on the time ratio ours/torch for each group of rows.
 GOALS = {
@@ -175,12 +177,32 @@ def floor_rows(quick: bool):
     add.restype, add.argtypes = ctypes.c_void_p, (ctypes.c_void_p, ctypes.c_void_p)
     finalize = dll.rt_torch_torchtensor_finalize
     finalize.restype, finalize.argtypes = None, (ctypes.c_void_p,)
+    # the factory as st.zeros(4) calls it: integers as c_void_p (see _native.INT64)
+    zeros = dll.rt_torch_tensor_zeros_opts
+    zeros.restype, zeros.argtypes = ctypes.c_void_p, (ctypes.c_void_p,) * 4
+    sizes, (dtype, device) = struct.pack("=q", 4), factory_options()
+    # the generic entry as a compiled call uses it: one frame, packed beforehand, passed with no
+    # argument types (aten::add.Tensor of two handles; the result is written after them)
+    frame_call = ctypes.CFUNCTYPE(ctypes.c_void_p)(ctypes.cast(dll.rt_torch_op_call_frame, ctypes.c_void_p).value)
     a, b = st.tensor_randn([4]), st.tensor_randn([4])
     ta, tb = a.to_torch().clone(), b.to_torch().clone()
     ha, hb = a.handle, b.handle
+    value = struct.Struct("=iiQqddQq")
+    frame = ctypes.create_string_buffer(
+        struct.pack("=qqqq", st.ops.aten.add.Tensor.op_id, 2, 1, 0) + value.pack(6, 0, 0, 0, 0, 0, ha, 0) + value.pack(6, 0, 0, 0, 0, 0, hb, 0)
+        + bytes(value.size)
+    )
+    for made in (frame_call(frame), zeros(sizes, 1, dtype, device)):  # the rows time real work, not an error
+        if not made:
+            last_error = dll.rt_torch_last_error
+            last_error.restype = ctypes.c_char_p
+            raise RuntimeError(f"a floor row's call failed: {last_error().decode()}")
+        finalize(made)
     names = locals()
     yield "floor", "one ctypes call (ndim) vs t.dim()", *compare("ndim(ha)", "ta.dim()", names, calls, rounds)
     yield "floor", "raw ctypes add + finalize [4] vs add", *compare("finalize(add(ha, hb))", "ta.add(tb)", names, calls, rounds)
+    yield "floor", "raw frame call aten::add.Tensor + finalize [4] vs add", *compare("finalize(frame_call(frame))", "ta.add(tb)", names, calls, rounds)
+    yield "floor", "raw ctypes zeros + finalize [4] vs torch.zeros(4)", *compare("finalize(zeros(sizes, 1, dtype, device))", "torch.zeros(4)", names | {"torch": torch}, calls, rounds)
     load = (  # what simple_torch's import must do at least: dlopen libtorch's own libraries
         "import ctypes, importlib.util, os; lib = os.path.join(os.path.dirname(importlib.util.find_spec('torch').origin), 'lib'); "
         "[ctypes.CDLL(os.path.join(lib, n), mode=ctypes.RTLD_GLOBAL) for n in "

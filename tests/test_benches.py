@@ -19,7 +19,8 @@ def test_the_python_benchmark_writes_its_table_and_json(tmp_path):
     results = json.loads((tmp_path / "python_vs_torch.json").read_text())
     names = {(row["group"], row["name"]) for row in results["rows"]}
     for group, name in [("small", "zeros [4]"), ("generic", "ops.aten.add.Tensor [4]"), ("generic", "st.add(x, y) [4]"), ("small", "x.matmul(w).add(b).relu() 8x8"), ("large", "add 16M"),
-                        ("large", "matmul 1024x1024"), ("startup", "import + one op (fresh process)")]:
+                        ("large", "matmul 1024x1024"), ("startup", "import + one op (fresh process)"),
+                        ("floor", "raw frame call aten::add.Tensor + finalize [4] vs add"), ("floor", "raw ctypes zeros + finalize [4] vs torch.zeros(4)")]:
         assert (group, name) in names
     for row in results["rows"]:
         assert row["ours_s"] > 0 and row["torch_s"] > 0 and row["ratio"] == pytest.approx(row["ours_s"] / row["torch_s"])

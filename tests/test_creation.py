@@ -111,7 +111,7 @@ def test_dtype_names():
 
 
 @pytest.mark.parametrize("name", ["zeros", "ones", "randn"])
-@pytest.mark.parametrize("sizes", [(2, 3), ((2, 3),), ([2, 3],), (np.int64(2), 3), ([],), ([0, 3],)], ids=str)
+@pytest.mark.parametrize("sizes", [(2, 3), ((2, 3),), ([2, 3],), (st.Size([2, 3]),), (np.int64(2), 3), ([],), ([0, 3],)], ids=str)
 def test_torch_shaped_factories_take_every_form_of_sizes(name, sizes):
     # separate ints take the packed fast path, a sequence or NumPy ints the general one
     made, theirs = getattr(st, name)(*sizes), getattr(torch, name)(*sizes)

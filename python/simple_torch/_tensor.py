@@ -69,10 +69,11 @@ def _sizes(dims: tuple):
 
 def _factory_call(export, sizes: tuple, dtype: int, device: int) -> TorchTensorWrapper:
     """A new tensor from the typed factory ``export`` (zeros, ones or randn) of a factory's
-    ``*sizes``, with ABI codes for the dtype and device. The common call (``st.zeros(2, 3)`` or
-    ``st.zeros([2, 3])``) packs the sizes with one ``struct`` call and wraps the handle inline;
-    anything else takes the checks of _sizes and _dims_arg, which say what is wrong."""
-    dims = sizes[0] if len(sizes) == 1 and type(sizes[0]) in (list, tuple) else sizes
+    ``*sizes``, with ABI codes for the dtype and device. The common calls (``st.zeros(2, 3)``,
+    ``st.zeros([2, 3])``, ``st.zeros(x.shape)``) pack the sizes with one ``struct`` call and
+    wrap the handle inline; anything else takes the checks of _sizes and _dims_arg, which say
+    what is wrong."""
+    dims = sizes[0] if len(sizes) == 1 and type(sizes[0]) in (list, tuple, Size) else sizes
     try:
         handle = export(_DIMS_PACKERS[len(dims)].pack(*dims), len(dims), dtype, device)
     except (struct.error, IndexError):  # sizes that are not ints, or more than 64 of them
