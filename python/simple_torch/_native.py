@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import re
 import sys
 from ctypes import CFUNCTYPE, POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_size_t, c_uint64, c_void_p
@@ -57,7 +56,7 @@ _INT64_P = POINTER(c_int64)
 # 64-bit register or stack slot, of which an int32_t parameter reads the low 32 bits, and
 # ctypes truncates an int to 64 bits for a c_void_p as it does for a c_int64. (A c_void_p also
 # takes None and bytes; the factories pass only ints.) Anywhere else, the exact types.
-_REGISTER_WIDE = sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64") and ctypes.sizeof(c_void_p) == 8
+_REGISTER_WIDE = sys.platform == "linux" and os.uname().machine in ("x86_64", "aarch64") and ctypes.sizeof(c_void_p) == 8
 INT64 = c_void_p if _REGISTER_WIDE else c_int64
 INT32 = c_void_p if _REGISTER_WIDE else c_int32
 _TENSORS = POINTER(TENSOR)  # an array of handles (const TorchTensor *const *)

@@ -15,7 +15,6 @@ import os
 import re
 import sys
 import threading
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -262,6 +261,8 @@ def _read_file(path: Path) -> dict:
 
 def _parse_toml(path: Path, text: str) -> dict:
     """The keys of the ``[dl]`` table: ``{key: (value, line)}``."""
+    import tomllib  # here, not at the top: only a config file needs it, and it costs 5 ms of start-up
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
