@@ -113,7 +113,7 @@ def test_dtype_names():
 @pytest.mark.parametrize("name", ["zeros", "ones", "randn"])
 @pytest.mark.parametrize("sizes", [(2, 3), ((2, 3),), ([2, 3],), (st.Size([2, 3]),), (np.int64(2), 3), ([],), ([0, 3],)], ids=str)
 def test_torch_shaped_factories_take_every_form_of_sizes(name, sizes):
-    # separate ints take the packed fast path, a sequence or NumPy ints the general one
+    # every form here takes the packed fast path (_factory_call); the bad sizes below, the general one
     made, theirs = getattr(st, name)(*sizes), getattr(torch, name)(*sizes)
     assert (made.shape, made.dtype) == (theirs.shape, st.float32)
     assert getattr(st, f"tensor_{name}")(*sizes).shape() == list(theirs.shape)
