@@ -743,3 +743,48 @@ def test_every_layer_keeps_its_behaviour_on_the_fast_path():
                 lambda: -gone, lambda: st.ops.aten.add_.Tensor(ours, gone)):
         with pytest.raises(st.FreedTensorError, match="already freed"):
             use()
+
+
+def test_int_lists_take_the_fast_path_and_keep_their_behaviour():
+    """Int list arguments (sizes, dims, strides) are packed by the compiled function: as lists,
+    tuples, st.Size, one int where the list has no size, and as a method's separate ints; several
+    lists in one call each land in their own place. Anything but exact ints (bools, tensors,
+    ints beyond 64 bits) goes to the general path, which says what it always said."""
+    ours, theirs = pair((2, 3))
+    image, their_image = pair((1, 1, 4, 4), seed=1)
+    for _ in range(3):  # the first call compiles; the next ones take the fast path
+        assert_same(st.ops.aten.view.default(ours, (3, 2)), theirs.view(3, 2))
+        assert_same(st.ops.aten.view.default(ours, [6]), theirs.view(6))
+        assert_same(st.ops.aten.view.default(ours, st.Size([1, 6])), theirs.view(1, 6))
+        assert_same(st.ops.aten.reshape.default(ours, 6), theirs.reshape(6))
+        assert_same(st.ops.aten.sum.dim_IntList(ours, [0, 1]), theirs.sum(dim=[0, 1]))
+        assert_same(st.ops.aten.sum.dim_IntList(ours, []), theirs.sum(dim=[]))
+        assert_same(ours.view(3, 2), theirs.view(3, 2))
+        assert_same(ours.permute(1, 0), theirs.permute(1, 0))
+        assert_same(ours.reshape(3, 2), theirs.reshape(3, 2))
+        assert_same(ours.expand(2, 2, 3), theirs.expand(2, 2, 3))
+        assert_same(ours.repeat(2, 1), theirs.repeat(2, 1))
+        # two lists in one frame, in the order of their arguments
+        assert_same(st.ops.aten.as_strided.default(ours, (3, 2), (1, 3)), torch.as_strided(theirs, (3, 2), (1, 3)))
+        # four lists: kernel, stride, padding, dilation
+        assert_same(
+            st.ops.aten.max_pool2d.default(image, [3, 3], [1, 1], [1, 1], [1, 1]),
+            torch.ops.aten.max_pool2d.default(their_image, [3, 3], [1, 1], [1, 1], [1, 1]),
+        )
+    wrapper = type(ours)
+    assert st.ops.aten.view.default._compiled((wrapper, tuple), 2) is not None  # compiled, not the general path
+    assert st.ops.aten.max_pool2d.default._compiled((wrapper, list, list, list, list), 5) is not None
+    size = st.from_numpy(np.array(3, np.int64))
+    for _ in range(2):
+        assert_same(st.ops.aten.view.default(ours, (size, 2)), theirs.view(3, 2))  # a tensor: the general path
+        with pytest.raises(st.ArgumentTypeError, match=r"aten::view\(\) argument 'size' must be int\[\], not tuple"):
+            st.ops.aten.view.default(ours, (3, True))
+        with pytest.raises(OverflowError, match=r"aten::view\(\) argument 'size': \(9223372036854775808, 1\) does not fit in 64 bits"):
+            st.ops.aten.view.default(ours, (2**63, 1))
+        with pytest.raises(st.ArgumentError, match=r"shape '\[0, 1, 2, 3"):
+            st.ops.aten.view.default(ours, tuple(range(65)))  # more than the fast path's 64
+        with pytest.raises(st.ArgumentError, match=r"shape '\[4, 2\]' is invalid for input of size 6"):
+            ours.view(4, 2)
+    ours.free()
+    with pytest.raises(st.FreedTensorError, match="already freed"):
+        ours.view(3, 2)

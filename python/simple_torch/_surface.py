@@ -77,11 +77,13 @@ def _tensor_overload(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict):
     return _TENSOR_OVERLOADS[key]
 
 
-def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict, compiled: dict | None = None, key=None):
+def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict, compiled: dict | None = None, key=None, method: bool = False):
     """Calls ``packet`` as torch's Python bindings would: ``input=`` names ``self``, and sizes may
     come as separate ints (``x.view(2, 3)`` for ``view(Tensor self, SymInt[] size)``). When the
     argument types alone chose the overload, its fast function for them goes into
-    ``compiled[key]``, for the next call with these types (see method and function)."""
+    ``compiled[key]``, for the next call with these types (see method and function); so does a
+    method's, for sizes given as separate ints (the types, all ints after ``self``, decide that
+    they are sizes)."""
     if "input" in kwargs:
         kwargs = dict(kwargs)
         kwargs["self"] = kwargs.pop("input")
@@ -99,7 +101,11 @@ def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict, compiled: dic
                     overload = packet.resolve(packed, kwargs)
                 except ArgumentTypeError:
                     continue
-                args, by_types = packed, False  # the repacking is not in the fast function
+                if method and compiled is not None and not kwargs and packed[1:] == (args[1:],):
+                    sizes = overload._compiled((type(args[0]), tuple), 2)
+                    if sizes is not None:
+                        compiled[key] = lambda self, *ints: sizes(self, ints)
+                args, by_types = packed, False
                 break
             else:
                 raise error from None
@@ -148,7 +154,7 @@ def method(name: str):
         fast = compiled.get(key)
         if fast is not None:
             return fast(*values)
-        return _call(packet, (self, *args), kwargs, compiled, key)
+        return _call(packet, (self, *args), kwargs, compiled, key, method=True)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = f"``aten::{name}`` as a Tensor method (``self`` is this tensor). Its schemas:\n\n{packet.__doc__}"

@@ -370,7 +370,9 @@ class _List(_ArgType):
         items = list(value)
         count = len(items)
         if isinstance(element, _Int):
-            array, tag = (ctypes.c_int64 * count)(*(element.pack(i, 0, keep, tensors)[3] for i in items)), _native.VALUE_INT_LIST
+            # through struct, which refuses an int beyond 64 bits where a ctypes array wraps it
+            ints = struct.pack(f"={count}q", *(element.pack(i, 0, keep, tensors)[3] for i in items))
+            array, tag = (ctypes.c_int64 * count).from_buffer_copy(ints), _native.VALUE_INT_LIST
         elif isinstance(element, _Float):
             array, tag = (ctypes.c_double * count)(*map(float, items)), _native.VALUE_FLOAT_LIST
         elif isinstance(element, _Bool):
@@ -627,12 +629,18 @@ _UNSEEN = object()
 #: Values a thread's frame holds: far more than any operator's arguments and results together
 #: (a larger call gets a buffer of its own).
 _FRAME_VALUES = 64
+#: After the Values, the fast path's int lists (x.view(3, 2)): the ints of up to _LISTS lists of
+#: at most 64 ints each. A list Value points there: the library copies the ints before the
+#: operator runs, as it reads the rest of the frame.
+_LISTS_AT = _HEADER.size + _FRAME_VALUES * _VALUE.size
+_LISTS = 8
 _local = threading.local()
 
 
 def _new_frame():
-    """This thread's frame, made on its first call."""
-    frame = _local.frame = ctypes.create_string_buffer(_HEADER.size + _FRAME_VALUES * _VALUE.size)
+    """This thread's frame, made on its first call, and its address (for the lists' pointers)."""
+    frame = _local.frame = ctypes.create_string_buffer(_LISTS_AT + _LISTS * 64 * 8)
+    _local.address = ctypes.addressof(frame)
     return frame
 
 
@@ -646,7 +654,9 @@ def _frame(values: int):
 
 #: Where the fields of a Value that the fast path sets lie: (offset, struct code). Fields left
 #: out are packed as zero bytes (struct's padding), so that a call packs two fields per value.
-_FIELDS = {"tag": (0, "i"), "name": (8, "Q"), "int_value": (16, "q"), "real": (24, "d"), "ptr": (40, "Q")}
+_FIELDS = {"tag": (0, "i"), "name": (8, "Q"), "int_value": (16, "q"), "real": (24, "d"), "ptr": (40, "Q"), "len": (48, "q")}
+#: Packers of 0 to 64 int64s: an int list's contents on the fast path.
+_INT_PACKERS = [struct.Struct(f"={n}q").pack for n in range(65)]
 
 #: The tag, and the field it uses, that each (schema type, Python type) packs to, with the
 #: field's value as an expression of the argument ``{a}``: the fast path's whole conversion.
@@ -681,6 +691,19 @@ def _fast_fields(arg_type: _ArgType, kind: type):
     return _FAST_FIELDS.get((type(arg_type), "tensor" if issubclass(kind, Tensor) else kind))
 
 
+def _int_list(arg_type: _ArgType, kind: type, a: str) -> str | None:
+    """For an int list parameter (``int[]``, ``SymInt[]``, ``int[N]``, optional or not), the
+    expression of the ints that an argument ``a`` of Python type ``kind`` passes: a list or tuple
+    of them, or one int where the list has no size (``x.reshape(6)``); None for anything else."""
+    if isinstance(arg_type, _Optional):
+        arg_type = arg_type.element
+    if not (isinstance(arg_type, _List) and isinstance(arg_type.element, _Int)):
+        return None
+    if issubclass(kind, (list, tuple)):
+        return a
+    return f"({a},)" if kind is int and arg_type.size is None else None
+
+
 def _packing(fields: list, size: int) -> tuple[str, list]:
     """The struct format of ``size`` bytes that packs ``fields``, (offset, code, expression)
     each, with zero bytes everywhere else; and the expressions, in the format's order."""
@@ -697,8 +720,9 @@ def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
     ``positional`` by position, the rest by these ``names``), taking them positionally: one
     ``struct.pack_into`` of the frame, the call, and a new tensor result wrapped inline. Made
     once per overload, types and names: the per-overload compiled packing that keeps small
-    operations fast. None if some argument needs the general path (lists, strings,
-    conversions)."""
+    operations fast. An int list (``x.view(3, 2)``'s sizes) is packed by one more ``struct``
+    call into this thread's list area, after the results. None if some argument needs the general
+    path (other lists, strings, conversions)."""
     params = op._params or op._compile()
     if positional > op._positional:
         return None
@@ -713,10 +737,23 @@ def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
         return None
     # The header (its `written` stays 0 until the call), then each value's tag, field and name.
     fields = [(0, "q", str(op.op_id)), (8, "q", str(count)), (16, "q", str(op._returns))]
+    results = _HEADER.size + count * _VALUE.size  # where the results start
+    lists_at = results + op._returns * _VALUE.size  # and the int lists, after them
+    lists = []  # (argument, expression of its ints), in the order of their place there
     for i, (param, kind) in enumerate(zip(chosen, types)):
         at = _HEADER.size + i * _VALUE.size
         if i >= positional:
             fields.append((at + _FIELDS["name"][0], "Q", str(param.name_pointer)))
+        ints = _int_list(param.type, kind, f"a{i}")
+        if ints is not None:
+            if len(lists) == _LISTS:
+                return None
+            # the ints of the lists before this one come first
+            place = "".join(f" + len(l{j})" for j, _ in lists)
+            fields += [(at, "i", str(_native.VALUE_INT_LIST)), (at + _FIELDS["ptr"][0], "Q", f"address + {lists_at}{place}"),
+                       (at + _FIELDS["len"][0], "q", f"len(l{i}) >> 3")]
+            lists.append((i, ints))
+            continue
         fast = _fast_fields(param.type, kind)
         if fast is None:
             return None
@@ -724,8 +761,7 @@ def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
             tag, field, expression = fast
             offset, code = _FIELDS[field]
             fields += [(at, "i", str(tag)), (at + offset, code, expression.format(a=f"a{i}"))]
-    results = _HEADER.size + count * _VALUE.size  # where the results start
-    layout, expressions = _packing(fields, results)
+    layout, expressions = _packing(fields, lists_at if lists else results)
     parameters = ", ".join(f"a{i}" for i in range(count))
     arguments = "".join(f"a{i}, " for i in range(count))  # as a tuple's items
     by_position = "".join(f"a{i}, " for i in range(positional))
@@ -738,22 +774,52 @@ def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
         same_argument = f"""
     written, from_argument, handle = first_result(frame)
     if written == 1 and from_argument:{same_argument}"""
+    general_call = f"general(({by_position}), {{{by_name}}})"
+    # Each int list is packed before the frame is touched, and only if it holds exact ints, whose
+    # packing runs no Python (anything else, even a bool, is the general path's to judge).
+    packed_lists = ""
+    for i, ints in lists:
+        if ints == f"a{i}":  # a list or tuple
+            packed_lists += f"""
+    if not ints_only(map(type, a{i})):
+        return {general_call}"""
+        packed_lists += f"""
+    try:
+        l{i} = pack_ints[len({ints})](*{ints})
+    except (struct_error, IndexError):  # beyond 64 bits, or more than 64 ints
+        return {general_call}"""
+    lengths = ", ".join(f"len(l{i})" for i, _ in lists)
+    if lists:  # the frame's layout depends on the lists' lengths: one packer for each
+        packer = f"""
+    address = local.address
+    lengths = ({lengths},)
+    pack_into = packers.get(lengths) or new_packer(lengths)"""
+        expressions += [f"l{i}" for i, _ in lists]
+    else:
+        packer = ""
+    packers: dict = {}
+
+    def new_packer(lengths: tuple):
+        pack_into = packers[lengths] = struct.Struct(layout + "".join(f"{n}s" for n in lengths)).pack_into
+        return pack_into
+
     namespace = {
         "local": _local, "new_frame": _new_frame, "pack_into": struct.Struct(layout).pack_into, "struct_error": struct.error,
+        "packers": packers, "new_packer": new_packer, "pack_ints": _INT_PACKERS, "ints_only": {int}.issuperset,
         "general": op._general, "call": _call, "new": object.__new__, "Tensor": Tensor, "finish": op._finish,
         # the header's `written`, then the first result's from_argument and handle
         "first_result": struct.Struct(f"=24xq{results - 28}xi32xQ").unpack_from,
     }
     code = f"""
-def fast({parameters}):
+def fast({parameters}):{packed_lists}
     try:
         frame = local.frame
     except AttributeError:  # this thread's first call
-        frame = new_frame()
+        frame = new_frame(){packer}
     try:
         pack_into(frame, 0, {", ".join(expressions)})
     except struct_error:  # a freed tensor (no handle) or an int beyond 64 bits: the general path says which
-        return general(({by_position}), {{{by_name}}})
+        return {general_call}
     handle = call(frame)
     if handle:  # the common case, inline: one new tensor
         tensor = new(Tensor)
