@@ -764,6 +764,11 @@ def test_int_lists_take_the_fast_path_and_keep_their_behaviour():
         assert_same(ours.reshape(3, 2), theirs.reshape(3, 2))
         assert_same(ours.expand(2, 2, 3), theirs.expand(2, 2, 3))
         assert_same(ours.repeat(2, 1), theirs.repeat(2, 1))
+        # a list or tuple through the packet or the surface: kept for its types, guarded
+        assert_same(st.ops.aten.view(ours, (3, 2)), theirs.view(3, 2))
+        assert_same(ours.view((3, 2)), theirs.view((3, 2)))
+        assert_same(ours.sum(dim=(0,)), theirs.sum(dim=(0,)))
+        assert_same(ours.mean(dim=[1], keepdim=True), theirs.mean(dim=[1], keepdim=True))
         # two lists in one frame, in the order of their arguments
         assert_same(st.ops.aten.as_strided.default(ours, (3, 2), (1, 3)), torch.as_strided(theirs, (3, 2), (1, 3)))
         # four lists: kernel, stride, padding, dilation
@@ -777,6 +782,11 @@ def test_int_lists_take_the_fast_path_and_keep_their_behaviour():
     size = st.from_numpy(np.array(3, np.int64))
     for _ in range(2):
         assert_same(st.ops.aten.view.default(ours, (size, 2)), theirs.view(3, 2))  # a tensor: the general path
+        # the same types with other contents: resolved again, as on a first call
+        assert_same(st.ops.aten.view(ours, (size, 2)), theirs.view(3, 2))
+        assert_same(ours.view((size, 2)), theirs.view(3, 2))
+        with pytest.raises(st.ArgumentTypeError, match=r"aten::sum\(\) got \(Tensor\(float32\[2, 3\]\), dim=tuple\), which fits none"):
+            ours.sum(dim=(True,))
         with pytest.raises(st.ArgumentTypeError, match=r"aten::view\(\) argument 'size' must be int\[\], not tuple"):
             st.ops.aten.view.default(ours, (3, True))
         with pytest.raises(OverflowError, match=r"aten::view\(\) argument 'size': \(9223372036854775808, 1\) does not fit in 64 bits"):

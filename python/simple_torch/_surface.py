@@ -90,6 +90,7 @@ def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict, compiled: dic
         compiled = None  # the renaming is not in the fast function
     if "requires_grad" in kwargs:
         return _factory_requiring_grad(packet, args, kwargs)
+    repacked = False
     if packet.name in _NUMBERS_AS_TENSORS and (overload := _tensor_overload(packet, args, kwargs)) is not None:
         by_types = True  # _tensor_overload chooses by the types
     else:
@@ -101,16 +102,20 @@ def _call(packet: ops.OpOverloadPacket, args: tuple, kwargs: dict, compiled: dic
                     overload = packet.resolve(packed, kwargs)
                 except ArgumentTypeError:
                     continue
-                if method and compiled is not None and not kwargs and packed[1:] == (args[1:],):
+                if method and compiled is not None and not kwargs and len(packed) == 2:  # (self, the sizes)
                     sizes = overload._compiled((type(args[0]), tuple), 2)
                     if sizes is not None:
                         compiled[key] = lambda self, *ints: sizes(self, ints)
-                args, by_types = packed, False
+                args, by_types, repacked = packed, False, True
                 break
             else:
                 raise error from None
-    if by_types and compiled is not None:
-        fast = overload._compiled(tuple(map(type, (*args, *kwargs.values()))), len(args), tuple(kwargs))
+    if compiled is not None and (by_types or (not repacked and ops._decided_but_for_int_lists(overload, args, kwargs))):
+        types = tuple(map(type, (*args, *kwargs.values())))
+        if by_types:
+            fast = overload._compiled(types, len(args), tuple(kwargs))
+        else:  # a call whose lists hold anything but ints is resolved again
+            fast = ops._fast_call(overload, types, len(args), tuple(kwargs), lambda args, kwargs: _call(packet, args, kwargs))
         if fast is not None:
             compiled[key] = fast
     return overload(*args, **kwargs)

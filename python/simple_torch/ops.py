@@ -715,14 +715,15 @@ def _packing(fields: list, size: int) -> tuple[str, list]:
     return f"{layout}{size - at}x", expressions
 
 
-def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
+def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple, fallback=None):
     """A function that calls ``op`` with arguments of exactly these types (the first
     ``positional`` by position, the rest by these ``names``), taking them positionally: one
     ``struct.pack_into`` of the frame, the call, and a new tensor result wrapped inline. Made
     once per overload, types and names: the per-overload compiled packing that keeps small
     operations fast. An int list (``x.view(3, 2)``'s sizes) is packed by one more ``struct``
-    call into this thread's list area, after the results. None if some argument needs the general
-    path (other lists, strings, conversions)."""
+    call into this thread's list area, after the results. A call it cannot pack goes to
+    ``fallback(args, kwargs)``: the overload's general path unless given. None if some argument
+    needs the general path (other lists, strings, conversions)."""
     params = op._params or op._compile()
     if positional > op._positional:
         return None
@@ -805,8 +806,8 @@ def _fast_call(op: OpOverload, types: tuple, positional: int, names: tuple):
 
     namespace = {
         "local": _local, "new_frame": _new_frame, "pack_into": struct.Struct(layout).pack_into, "struct_error": struct.error,
-        "packers": packers, "new_packer": new_packer, "pack_ints": _INT_PACKERS, "ints_only": {int}.issuperset,
-        "general": op._general, "call": _call, "new": object.__new__, "Tensor": Tensor, "finish": op._finish,
+        "packers": packers, "new_packer": new_packer, "pack_ints": _INT_PACKERS, "ints_only": _INTS_ONLY,
+        "general": fallback or op._general, "call": _call, "new": object.__new__, "Tensor": Tensor, "finish": op._finish,
         # the header's `written`, then the first result's from_argument and handle
         "first_result": struct.Struct(f"=24xq{results - 28}xi32xQ").unpack_from,
     }
@@ -829,6 +830,25 @@ def fast({parameters}):{packed_lists}
 """
     exec(code, namespace)  # noqa: S102 - code made above from the schema, not from input
     return namespace["fast"]
+
+
+def _decided_but_for_int_lists(overload: OpOverload, args: tuple, kwargs: dict) -> bool:
+    """Whether the types of these arguments chose ``overload``, given that each of their lists
+    holds exact ints: the other arguments are of types that decide alone (_CACHEABLE and
+    tensors), and the overload fits strictly, so that the strict pass of _choose, where an exact
+    int fits as its type alone says, chose it. A fast function for these types may then be kept
+    for the operator, guarded: a call whose lists hold anything else is resolved again."""
+    values = (*args, *kwargs.values())
+    lists = [value for value in values if isinstance(value, (list, tuple))]
+    return (
+        bool(lists)
+        and all(_INTS_ONLY(map(type, value)) for value in lists)
+        and all(type(value) in _CACHEABLE or isinstance(value, (Tensor, list, tuple)) for value in values)
+        and overload._fits(args, kwargs, True)
+    )
+
+
+_INTS_ONLY = {int}.issuperset
 
 
 class _ArgumentTensors:
@@ -982,7 +1002,15 @@ class OpOverloadPacket:
             fast = overload._compiled(tuple(map(type, values)), len(args), tuple(kwargs))
             if fast is not None:
                 self._fast[key] = fast
+        elif _decided_but_for_int_lists(overload, args, kwargs):
+            fast = _fast_call(overload, tuple(map(type, values)), len(args), tuple(kwargs), self._resolved)
+            if fast is not None:
+                self._fast[key] = fast
         return overload(*args, **kwargs)
+
+    def _resolved(self, args: tuple, kwargs: dict):
+        """Calls the overload that these arguments choose, without the fast path's look-up."""
+        return self._choose(args, kwargs)[0](*args, **kwargs)
 
 
 def _type_name(value) -> str:
