@@ -100,10 +100,13 @@ def small_rows(quick: bool):
 
 def generic_rows(quick: bool):
     """Small ops through the generic entry (st.ops.aten and the surface made from schemas) against
-    torch's own generic path (torch.ops.aten) and its bindings; 4-element float32 tensors."""
+    torch's own generic path (torch.ops.aten) and its bindings; 4-element float32 tensors, and
+    2x3 ones for the ops that take sizes or dims (int lists)."""
     calls, rounds = (2_000, 5) if quick else (20_000, 15)
     a, b = st.tensor_randn([4]), st.tensor_randn([4])
     ta, tb = a.to_torch().clone(), b.to_torch().clone()
+    m = st.tensor_randn([2, 3])
+    tm = m.to_torch().clone()
     names = locals() | {"st": st, "torch": torch}
     cases = [
         ("ops.aten.add.Tensor [4]", "st.ops.aten.add.Tensor(a, b)", "torch.ops.aten.add.Tensor(ta, tb)"),
@@ -112,6 +115,9 @@ def generic_rows(quick: bool):
         ("x.sum(dim=0) [4]", "a.sum(dim=0)", "ta.sum(dim=0)"),
         ("x == y [4]", "a == b", "ta == tb"),
         ("x[1:3] [4]", "a[1:3]", "ta[1:3]"),
+        ("x.view(3, 2) [2x3]", "m.view(3, 2)", "tm.view(3, 2)"),
+        ("x.permute(1, 0) [2x3]", "m.permute(1, 0)", "tm.permute(1, 0)"),
+        ("x.sum(dim=(0,)) [2x3]", "m.sum(dim=(0,))", "tm.sum(dim=(0,))"),
     ]
     for name, ours, theirs in cases:
         yield "generic", name, *compare(ours, theirs, names, calls, rounds)
