@@ -629,17 +629,16 @@ _UNSEEN = object()
 #: Values a thread's frame holds: far more than any operator's arguments and results together
 #: (a larger call gets a buffer of its own).
 _FRAME_VALUES = 64
-#: After the Values, the fast path's int lists (x.view(3, 2)): the ints of up to _LISTS lists of
-#: at most 64 ints each. A list Value points there: the library copies the ints before the
-#: operator runs, as it reads the rest of the frame.
-_LISTS_AT = _HEADER.size + _FRAME_VALUES * _VALUE.size
+#: Lists of ints a fast call may pass (x.view(3, 2)'s sizes), of at most 64 ints each. Their
+#: ints go in the frame right after the call's results, and their Values point there: the
+#: library copies them before the operator runs, as it reads the rest of the frame.
 _LISTS = 8
 _local = threading.local()
 
 
 def _new_frame():
     """This thread's frame, made on its first call, and its address (for the lists' pointers)."""
-    frame = _local.frame = ctypes.create_string_buffer(_LISTS_AT + _LISTS * 64 * 8)
+    frame = _local.frame = ctypes.create_string_buffer(_HEADER.size + _FRAME_VALUES * _VALUE.size + _LISTS * 64 * 8)
     _local.address = ctypes.addressof(frame)
     return frame
 
