@@ -732,26 +732,26 @@ fn take(id: u64, kind: Kind) -> Option<Option<Object>> {
     }
 }
 
-/// Number of handles not yet freed, of every kind.
-pub fn live_count() -> usize {
+/// Number of slots in allocated chunks whose state has `bit` set.
+fn count_slots_with(bit: u64) -> usize {
     let chunks = REGISTRY.chunks.iter().enumerate().map_while(|(chunk, slots)| {
         let slots = slots.load(Acquire);
         // SAFETY: as in slot_of: a published chunk of chunk_len(chunk) slots, never freed.
         (!slots.is_null()).then(|| unsafe { slice::from_raw_parts(slots, chunk_len(chunk)) })
     });
-    chunks.flatten().filter(|slot| slot.state.load(Acquire) & LIVE != 0).count()
+    chunks.flatten().filter(|slot| slot.state.load(Acquire) & bit != 0).count()
+}
+
+/// Number of handles not yet freed, of every kind.
+pub fn live_count() -> usize {
+    count_slots_with(LIVE)
 }
 
 /// For tests only: the number of slots whose handle was released while looked up and that wait
 /// for their last reader to leave (not counted by [`live_count`]).
 #[doc(hidden)]
 pub fn awaiting_last_reader() -> usize {
-    let chunks = REGISTRY.chunks.iter().enumerate().map_while(|(chunk, slots)| {
-        let slots = slots.load(Acquire);
-        // SAFETY: as in slot_of: a published chunk of chunk_len(chunk) slots, never freed.
-        (!slots.is_null()).then(|| unsafe { slice::from_raw_parts(slots, chunk_len(chunk)) })
-    });
-    chunks.flatten().filter(|slot| slot.state.load(Acquire) & PENDING != 0).count()
+    count_slots_with(PENDING)
 }
 
 /// For tests of slot retirement only: gives live tensor handle `handle` its slot's last
